@@ -1,0 +1,85 @@
+// Copyright: the ablate authors.
+//
+// Gpt2: a GPT-2 forward pass that evaluates many head-ablation masks at once and returns,
+// per mask, the summed next-token NLL over the given chunks (DESIGN.md sections 2 and 3).
+//
+// Exactness contract: for every mask the result equals one plain forward pass of the model
+// with that mask applied, to fp32 rounding. Speed comes from batching masks in the batch
+// dimension, computing layers below a mask's first ablated layer once, and a log-softmax
+// over the vocabulary in slices.
+//
+// Thread-safety: Evaluate is const and may be called from several threads only if the
+// underlying LibTorch device is; callers normally use one Gpt2 per worker thread.
+#ifndef ABLATE_WORKER_ENGINE_GPT2_H_
+#define ABLATE_WORKER_ENGINE_GPT2_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "worker/engine/gpt2_weights.h"
+
+namespace ablate::engine {
+
+// Numbers match ablate.v1.Method (the persistent format).
+enum class Method { kZero = 1, kZeroFolded = 2, kMean = 3 };
+enum class DType { kFloat32 = 1, kBFloat16 = 2, kFloat16 = 3 };
+
+absl::StatusOr<Method> ParseMethod(const std::string& name);  // "zero", "zero_folded", "mean"
+absl::StatusOr<DType> ParseDType(const std::string& name);    // "fp32", "bf16", "fp16"
+std::string MethodName(Method method);
+std::string DTypeName(DType dtype);
+
+struct EngineOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N", "mps".
+  DType dtype = DType::kFloat32;  // bf16 / fp16 only on GPUs.
+  int threads = 0;                // Intra-op threads on CPU; 0 = engine default.
+  int64_t max_batch_rows = 0;     // Cap on (masks x chunks) rows per forward; 0 = auto.
+  int64_t vocab_slice = 8192;     // Vocabulary columns per log-softmax slice.
+};
+
+// One mask: the flat indices (layer * n_head + head) of the heads to ablate. Empty = clean.
+using HeadMask = std::vector<int>;
+
+struct MaskNll {
+  double nll_sum = 0;     // Sum over all chunks of -log p(token t | tokens < t).
+  int64_t n_tokens = 0;   // Tokens predicted: n_chunks * (seq_len - 1).
+};
+
+// Called after each batch with (masks finished, masks total).
+using ProgressFn = std::function<void(int64_t, int64_t)>;
+
+class Gpt2 {
+ public:
+  // Moves the weights to the device and dtype. Errors: unknown or unavailable device,
+  // half precision on CPU, weights inconsistent with their config.
+  static absl::StatusOr<std::unique_ptr<Gpt2>> Create(Gpt2Weights weights,
+                                                      const EngineOptions& options);
+
+  const Gpt2Config& config() const;
+  const EngineOptions& options() const;
+
+  // chunks: int64 [n_chunks, seq_len] token ids, seq_len <= n_positions, ids < vocab_size.
+  // Returns one MaskNll per mask, in order. For Method::kMean the per-head means are taken
+  // from a clean pass over these same chunks. Never throws: torch errors become Status.
+  absl::StatusOr<std::vector<MaskNll>> Evaluate(const torch::Tensor& chunks,
+                                                absl::Span<const HeadMask> masks, Method method,
+                                                const ProgressFn& progress = nullptr) const;
+
+  ~Gpt2();
+
+ private:
+  struct Impl;
+  explicit Gpt2(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ablate::engine
+
+#endif  // ABLATE_WORKER_ENGINE_GPT2_H_
