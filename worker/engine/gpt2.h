@@ -39,10 +39,18 @@ std::string DTypeName(DType dtype);
 struct EngineOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N", "mps".
   DType dtype = DType::kFloat32;  // bf16 / fp16 only on GPUs.
-  int threads = 0;                // Intra-op threads on CPU; 0 = engine default.
+  int threads = 0;  // Intra-op threads on CPU (process-global); 0 = DefaultThreads().
   int64_t max_batch_rows = 0;     // Cap on (masks x chunks) rows per forward; 0 = auto.
   int64_t vocab_slice = 8192;     // Vocabulary columns per log-softmax slice.
+  // Activation memory the automatic max_batch_rows aims at; 0 = auto (1 GiB on cpu and
+  // mps, 8 GiB on cuda). Weights and the clean-pass cache come on top (see README numbers).
+  int64_t activation_budget_mb = 0;
+  bool allow_tf32 = false;  // CUDA fp32 matmuls in TF32 (faster, not fp32-exact). Global.
 };
+
+// The default intra-op thread count on CPU: every logical core (LibTorch's own default
+// counts physical cores, which is 1 on a 2-vCPU machine and measurably slower).
+int DefaultThreads();
 
 // One mask: the flat indices (layer * n_head + head) of the heads to ablate. Empty = clean.
 using HeadMask = std::vector<int>;
