@@ -1,0 +1,67 @@
+// Job specs: validation (every error names the offending field, e.g. "spec.seq_len"),
+// normalization (defaults filled in, hex lowered) and expansion into masks and tasks.
+//
+// Mask numbering (ablate.proto, Phase): individual index 0 = baseline, 1 + l*H + h = head
+// (l, h) alone; cumulative index k = the first k heads of the order, k = 0..L*H.
+//
+// Thread-safety: free functions on values; safe from any thread.
+#ifndef ABLATE_STORAGE_JOB_SPEC_H_
+#define ABLATE_STORAGE_JOB_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ablate::storage {
+
+// Server-side bounds and defaults applied to specs.
+struct SpecLimits {
+  int default_masks_per_task = 8;
+  int max_masks_per_task = 1024;
+  int default_max_attempts = 3;
+  int max_max_attempts = 100;
+  int64_t max_dataset_bytes = int64_t{32} << 20;  // RESOURCE_EXHAUSTED above this.
+  int max_layers = 1024;
+  int max_heads_per_layer = 1024;
+};
+
+// Checks the inline dataset: size (RESOURCE_EXHAUSTED above the limit), the sha256 format,
+// and that a given sha256 matches the text (INVALID_ARGUMENT, field spec.dataset.sha256).
+// Returns the text's lowercase sha256. Precondition: dataset.text() is not empty.
+absl::StatusOr<std::string> CheckInlineDataset(const ablate::v1::Dataset& dataset,
+                                               const SpecLimits& limits);
+
+// Validates everything but the dataset's bytes and fills defaults in `spec` (dtype FP32 when
+// unspecified, masks_per_task and max_attempts when 0, hex digests lowered, model and
+// dataset sha256 checked for format). `text_bytes` is the dataset's length in bytes: each
+// GPT-2 token is at least one byte, so fewer than n_chunks * seq_len bytes (less one per
+// chunk with bos_per_chunk) can never give enough tokens. Errors: INVALID_ARGUMENT naming
+// the field.
+absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes,
+                           ablate::v1::JobSpec* spec);
+
+// 1 + n_layer * n_head: the masks of one phase.
+int64_t MasksPerPhase(const ablate::v1::JobSpec& spec);
+
+// All masks of the job: one phase, or two for SWEEP_FULL.
+int64_t MasksTotal(const ablate::v1::JobSpec& spec);
+
+// Splits mask indices first..last (inclusive) into consecutive groups of at most `per_task`.
+std::vector<std::vector<int>> SplitIntoTasks(int first, int last, int per_task);
+
+// "0,1,2" <-> {0, 1, 2}.
+std::string JoinIndices(const std::vector<int>& indices);
+absl::StatusOr<std::vector<int>> ParseIndices(absl::string_view text);
+
+// Flat head indices ablated by a mask. `order` is the cumulative order in flat indices.
+std::vector<int> IndividualMaskHeads(int index);
+std::vector<int> CumulativeMaskHeads(const std::vector<int>& order, int k);
+
+}  // namespace ablate::storage
+
+#endif  // ABLATE_STORAGE_JOB_SPEC_H_

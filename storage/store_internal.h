@@ -1,0 +1,70 @@
+// Private pieces shared by the store_*.cc files: the row structs, the macros that
+// propagate errors, and the JSON form of stored specs. Not part of the storage API.
+#ifndef ABLATE_STORAGE_STORE_INTERNAL_H_
+#define ABLATE_STORAGE_STORE_INTERNAL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/schema.h"
+#include "storage/store.h"
+
+// Returns from the enclosing function when `expr` (an absl::Status) is not OK.
+#define ABLATE_RETURN_IF_ERROR(expr)               \
+  do {                                             \
+    ::absl::Status ablate_status_ = (expr);        \
+    if (!ablate_status_.ok()) return ablate_status_; \
+  } while (0)
+
+#define ABLATE_CONCAT_INNER_(a, b) a##b
+#define ABLATE_CONCAT_(a, b) ABLATE_CONCAT_INNER_(a, b)
+// Declares `lhs` from a StatusOr `expr`, or returns its error.
+#define ABLATE_ASSIGN_OR_RETURN(lhs, expr) \
+  ABLATE_ASSIGN_OR_RETURN_IMPL_(ABLATE_CONCAT_(ablate_or_, __LINE__), lhs, expr)
+#define ABLATE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                  \
+  if (!tmp.ok()) return tmp.status();                 \
+  lhs = std::move(*tmp)
+
+namespace ablate::storage {
+
+struct Store::JobRow {
+  int64_t id = 0;
+  std::string request_id;
+  ablate::v1::JobSpec spec;  // Normalized; dataset.text empty, dataset.sha256 set.
+  ablate::v1::JobState state = ablate::v1::JOB_STATE_UNSPECIFIED;
+  std::string error;
+  int64_t created_ms = 0;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+  int64_t dataset_bytes = 0;
+
+  bool Active() const {
+    return state == ablate::v1::JOB_STATE_QUEUED || state == ablate::v1::JOB_STATE_RUNNING;
+  }
+};
+
+struct Store::TaskRow {
+  int64_t id = 0;
+  int64_t job_id = 0;
+  ablate::v1::Phase phase = ablate::v1::PHASE_UNSPECIFIED;
+  std::vector<int> masks;
+  TaskState state = TaskState::kQueued;
+  int attempts = 0;
+  int64_t worker_id = 0;  // 0 = none.
+  int64_t lease_token = 0;
+  int64_t lease_expires_ms = 0;
+  std::string errors;
+};
+
+// Spec <-> the JSON stored in jobs.spec_json (proto field names, enum names).
+absl::StatusOr<std::string> SpecToJson(const ablate::v1::JobSpec& spec);
+absl::StatusOr<ablate::v1::JobSpec> SpecFromJson(const std::string& json);
+
+}  // namespace ablate::storage
+
+#endif  // ABLATE_STORAGE_STORE_INTERNAL_H_

@@ -1,0 +1,104 @@
+// Schema versioning, durability across reopen, and the SQL views dashboards read.
+#include "storage/schema.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <memory>
+
+#include "storage/store.h"
+#include "tests/storage/test_util.h"
+
+namespace ablate::storage {
+namespace {
+
+namespace v1 = ::ablate::v1;
+using ::ablate::testing::FillFakeResults;
+using ::ablate::testing::SmallSpec;
+using ::ablate::testing::TempDir;
+using ::testing::HasSubstr;
+
+// Runs `sql` on a separate raw connection and returns the first column of each row.
+std::vector<std::string> RawQuery(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  std::vector<std::string> rows;
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, 0);
+    rows.push_back(text != nullptr ? reinterpret_cast<const char*>(text) : "");
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return rows;
+}
+
+TEST(SchemaTest, FreshDatabaseIsMigratedToCurrentVersion) {
+  TempDir dir;
+  auto store = Store::Open(dir.File("q.db"), StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_THAT(RawQuery(dir.File("q.db"), "PRAGMA user_version"),
+              ::testing::ElementsAre(std::to_string(kSchemaVersion)));
+  EXPECT_THAT(RawQuery(dir.File("q.db"), "PRAGMA journal_mode"), ::testing::ElementsAre("wal"));
+  EXPECT_EQ(*(*store)->IntegrityCheck(), "ok");
+}
+
+TEST(SchemaTest, RefusesNewerDatabase) {
+  TempDir dir;
+  { ASSERT_TRUE(Store::Open(dir.File("q.db"), StoreOptions()).ok()); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("q.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(dir.File("q.db"), StoreOptions());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("99"));
+}
+
+TEST(SchemaTest, DataSurvivesReopenAndViewsAreReadableWhileOpen) {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  std::string job_id;
+  {
+    auto store = Store::Open(path, StoreOptions());
+    ASSERT_TRUE(store.ok());
+    v1::SubmitJobRequest submit;
+    *submit.mutable_spec() = SmallSpec(2, 2, v1::SWEEP_FULL, 10);
+    submit.set_request_id("r");
+    job_id = (*store)->SubmitJob(submit)->job.id();
+    v1::RegisterRequest reg;
+    const std::string worker = (*store)->RegisterWorker(reg)->worker_id();
+    while (true) {
+      auto lease = (*store)->LeaseTask(worker);
+      ASSERT_TRUE(lease.ok());
+      if (!lease->has_task()) break;
+      v1::CompleteTaskRequest complete;
+      FillFakeResults(lease->task(), worker, &complete);
+      ASSERT_TRUE((*store)->CompleteTask(complete).ok());
+    }
+    // A second connection (a dashboard) reads the views while the store is open.
+    EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM head_results WHERE job_id = 1"),
+                ::testing::ElementsAre("4"));
+    EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM cumulative_curve WHERE job_id = 1"),
+                ::testing::ElementsAre("5"));
+    EXPECT_THAT(RawQuery(path, "SELECT state FROM job_overview"),
+                ::testing::ElementsAre("SUCCEEDED"));
+  }
+  auto reopened = Store::Open(path, StoreOptions());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto job = (*reopened)->GetJob(job_id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(job->progress().masks_done(), 10);
+  EXPECT_THAT(RawQuery(path, "SELECT printf('%.6f', delta) FROM head_results ORDER BY layer, head"),
+              ::testing::ElementsAre("0.000000", "0.050000", "0.100000", "0.150000"));
+  EXPECT_THAT(RawQuery(path, "SELECT layer || '.' || head FROM cumulative_curve"
+                             " WHERE removed = 1"),
+              ::testing::ElementsAre("0.0"));
+}
+
+}  // namespace
+}  // namespace ablate::storage
