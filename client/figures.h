@@ -1,0 +1,29 @@
+// The report's three SVG figures. Pure functions of the query results; thread-safe.
+// Every figure has a title, axis titles, tick labels and (where colour carries a value) a
+// colour scale. Element classes let tests count what was drawn: heatmap cells are
+// class="cell", curve points class="point", layer bars class="bar" (one per layer) with
+// class="max-marker" for each layer's max.
+#ifndef ABLATE_CLIENT_FIGURES_H_
+#define ABLATE_CLIENT_FIGURES_H_
+
+#include <string>
+
+#include "ablate/v1/ablate.pb.h"
+
+namespace ablate::client {
+
+// Layer x head heatmap of dPPL: diverging colours on a symmetric log scale (linear within
+// +-1%), a legend bar with percent ticks, values printed in cells that are large enough.
+std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle);
+
+// PPL / baseline vs heads removed (log y), every point, with each threshold ratio as a dashed
+// line and its max-heads count as a vertical marker.
+std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable& thresholds,
+                     const std::string& subtitle);
+
+// Per-layer mean dPPL as bars with each layer's max dPPL as a marker labelled with its head.
+std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtitle);
+
+}  // namespace ablate::client
+
+#endif  // ABLATE_CLIENT_FIGURES_H_

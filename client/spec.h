@@ -1,0 +1,69 @@
+// Building a SubmitJobRequest from `ablate submit` flags and/or a spec file, with the model's
+// shape from its config.json and the SHA-256 fingerprints of the checkpoint and the text.
+//
+// Spec files: JSON (an object) or a flat YAML subset (one `key: value` per line, `#` comments,
+// optional quotes; no nesting, lists only as `[a, b]` on one line). Keys, with `-` or `_`:
+//   model, text, n_chunks, seq_len, method, sweep, dtype, priority, device_kind,
+//   masks_per_task, request_id, name, dataset_name, bos_per_chunk, max_attempts,
+//   cumulative_order (list of "L.H" strings, or in JSON also [[layer, head], ...]).
+// Relative `model` / `text` paths are taken relative to the spec file's folder. Flags given on
+// the command line win over the file. Thread-compatible.
+#ifndef ABLATE_CLIENT_SPEC_H_
+#define ABLATE_CLIENT_SPEC_H_
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/statusor.h"
+
+namespace ablate::client {
+
+struct SubmitOptions {
+  std::optional<std::string> model;  // Checkpoint folder.
+  std::optional<std::string> text;   // Text file.
+  std::optional<int> n_chunks;       // Default 2.
+  std::optional<int> seq_len;        // Default min(1024, n_positions).
+  std::optional<std::string> method;       // Default zero.
+  std::optional<std::string> sweep;        // Default full.
+  std::optional<std::string> dtype;        // Default fp32.
+  std::optional<std::string> device_kind;  // Default any.
+  std::optional<int> priority;
+  std::optional<int> masks_per_task;
+  std::optional<int> max_attempts;
+  std::optional<bool> bos_per_chunk;
+  std::optional<std::string> request_id;  // Default: 32 random hex digits.
+  std::optional<std::string> name;
+  std::optional<std::string> dataset_name;  // Default: the text file's name.
+  std::vector<std::pair<int, int>> cumulative_order;
+
+  // Fills every field unset here from `other`.
+  void FillFrom(const SubmitOptions& other);
+};
+
+// Parses a spec file (JSON or the YAML subset). Errors (InvalidArgument): unreadable file,
+// syntax, unknown key, wrong value type.
+absl::StatusOr<SubmitOptions> LoadSpecFile(const std::string& path);
+
+// "0.1, 3.2" or "[0.1, 3.2]" -> {(0,1), (3,2)}.
+absl::StatusOr<std::vector<std::pair<int, int>>> ParseHeadList(const std::string& text);
+
+// Reads config.json of a checkpoint folder: n_layer, n_head, n_embd, n_positions, vocab_size.
+absl::StatusOr<v1::ModelShape> ReadModelShape(const std::string& model_dir);
+
+// Lower-case hex SHA-256 (OpenSSL EVP).
+absl::StatusOr<std::string> Sha256File(const std::string& path);
+std::string Sha256Hex(const std::string& data);
+
+// 32 random hex digits.
+std::string RandomRequestId();
+
+// The full request: model shape and hash, text inline with its hash, enums parsed, defaults.
+// Errors: missing model or text, unreadable files, bad enum names, non-positive sizes.
+absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(const SubmitOptions& options);
+
+}  // namespace ablate::client
+
+#endif  // ABLATE_CLIENT_SPEC_H_

@@ -1,0 +1,209 @@
+#include "client/views.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace ablate::client {
+namespace {
+
+bool LayerHeadLess(const v1::HeadRow& a, const v1::HeadRow& b) {
+  return a.layer() != b.layer() ? a.layer() < b.layer() : a.head() < b.head();
+}
+
+Table KeyValue() {
+  Table t;
+  t.keys = {"statistic", "value"};
+  t.titles = {"statistic", "value"};
+  return t;
+}
+
+void AddKv(Table* t, const std::string& key, Cell value) {
+  t->AddRow({TextCell(key), std::move(value)});
+}
+
+}  // namespace
+
+absl::StatusOr<HeadSort> ParseHeadSort(const std::string& name) {
+  if (name == "delta") return HeadSort::kDelta;
+  if (name == "abs") return HeadSort::kAbs;
+  if (name == "layer") return HeadSort::kLayer;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--sort must be delta, abs or layer, got '", name, "'"));
+}
+
+std::string HeadName(int layer, int head) { return absl::StrCat("L", layer, "H", head); }
+
+std::vector<v1::HeadRow> SortHeads(const v1::HeadTable& table, HeadSort sort, int top) {
+  std::vector<v1::HeadRow> rows(table.rows().begin(), table.rows().end());
+  std::stable_sort(rows.begin(), rows.end(), LayerHeadLess);
+  if (sort == HeadSort::kDelta) {
+    std::stable_sort(rows.begin(), rows.end(), [](const v1::HeadRow& a, const v1::HeadRow& b) {
+      return a.delta() > b.delta();
+    });
+  } else if (sort == HeadSort::kAbs) {
+    std::stable_sort(rows.begin(), rows.end(), [](const v1::HeadRow& a, const v1::HeadRow& b) {
+      return std::fabs(a.delta()) > std::fabs(b.delta());
+    });
+  }
+  if (top > 0 && static_cast<size_t>(top) < rows.size()) rows.resize(top);
+  return rows;
+}
+
+std::vector<v1::HeadRow> NegativeHeads(const v1::HeadTable& table) {
+  std::vector<v1::HeadRow> rows;
+  for (const v1::HeadRow& r : table.rows()) {
+    if (r.delta() < 0) rows.push_back(r);
+  }
+  std::stable_sort(rows.begin(), rows.end(), LayerHeadLess);
+  std::stable_sort(rows.begin(), rows.end(), [](const v1::HeadRow& a, const v1::HeadRow& b) {
+    return a.delta() < b.delta();
+  });
+  return rows;
+}
+
+Table HeadsTable(const std::vector<v1::HeadRow>& rows) {
+  Table t;
+  t.keys = {"rank", "layer", "head", "ppl", "delta"};
+  t.titles = {"#", "layer", "head", "PPL", "dPPL"};
+  int rank = 0;
+  for (const v1::HeadRow& r : rows) {
+    t.AddRow({IntCell(++rank), IntCell(r.layer()), IntCell(r.head()), NumCell(r.ppl(), 2),
+              PercentCell(r.delta(), 2)});
+  }
+  return t;
+}
+
+Table CurveTable(const v1::CumulativeCurve& curve, const std::vector<int>& only_k) {
+  Table t;
+  t.keys = {"removed", "layer", "head", "ppl", "ratio"};
+  t.titles = {"heads removed", "layer added", "head added", "PPL", "x baseline"};
+  for (const v1::CurvePoint& p : curve.points()) {
+    if (!only_k.empty() && std::find(only_k.begin(), only_k.end(), p.removed()) == only_k.end()) {
+      continue;
+    }
+    const bool h = p.has_head();
+    t.AddRow({IntCell(p.removed()), h ? IntCell(p.head().layer()) : TextCell(""),
+              h ? IntCell(p.head().head()) : TextCell(""), NumCell(p.ppl(), 2),
+              NumCell(p.ratio(), 3)});
+  }
+  return t;
+}
+
+Table ThresholdsTable(const v1::ThresholdTable& thresholds, int n_heads_total) {
+  Table t;
+  t.keys = {"ratio", "max_heads", "fraction", "ppl_at_max"};
+  t.titles = {"PPL limit (x baseline)", "max heads removable", "of all heads", "PPL at max"};
+  for (const v1::ThresholdRow& r : thresholds.rows()) {
+    Cell frac = NumCell(r.fraction(), 4);
+    frac.text = absl::StrCat(Fixed(100 * r.fraction(), 1), "%");
+    if (n_heads_total > 0) absl::StrAppend(&frac.text, " of ", n_heads_total);
+    t.AddRow({NumCell(r.ratio(), 2), IntCell(r.max_heads()), frac, NumCell(r.ppl_at_max(), 2)});
+  }
+  return t;
+}
+
+Table StatsTable(const v1::DistributionStats& s) {
+  Table t = KeyValue();
+  const double n = std::max(1, s.n_heads());
+  auto count = [&](int c) {
+    Cell cell = IntCell(c);
+    cell.text = absl::StrCat(c, " (", Fixed(100.0 * c / n, 1), "%)");
+    return cell;
+  };
+  AddKv(&t, "n_heads", IntCell(s.n_heads()));
+  AddKv(&t, "under_1pct", count(s.under_1pct()));
+  AddKv(&t, "under_10pct", count(s.under_10pct()));
+  AddKv(&t, "improved", count(s.improved()));
+  AddKv(&t, "mean_delta", PercentCell(s.mean_delta(), 2));
+  AddKv(&t, "median_delta", PercentCell(s.median_delta(), 2));
+  AddKv(&t, "mean_abs_delta", PercentCell(s.mean_abs_delta(), 2));
+  AddKv(&t, "max_delta", PercentCell(s.max_delta(), 2));
+  AddKv(&t, "max_head", TextCell(HeadName(s.max_head().layer(), s.max_head().head())));
+  AddKv(&t, "zipf_alpha", NumCell(s.zipf().alpha(), 3));
+  AddKv(&t, "zipf_c", NumCell(s.zipf().c(), 3));
+  AddKv(&t, "zipf_r2", NumCell(s.zipf().r2(), 3));
+  AddKv(&t, "zipf_n", IntCell(s.zipf().n_points()));
+  return t;
+}
+
+Table LayersTable(const v1::LayerTable& layers, const std::vector<double>* series,
+                  const std::string& series_name) {
+  Table t;
+  t.keys = {"layer", "mean_delta", "max_delta", "max_head"};
+  t.titles = {"layer", "mean dPPL", "max dPPL", "max head"};
+  if (series != nullptr) {
+    t.keys.push_back("series");
+    t.titles.push_back(series_name.empty() ? "series" : series_name);
+  }
+  for (int i = 0; i < layers.rows_size(); ++i) {
+    const v1::LayerRow& r = layers.rows(i);
+    std::vector<Cell> row = {IntCell(r.layer()), PercentCell(r.mean_delta(), 2),
+                             PercentCell(r.max_delta(), 2), IntCell(r.max_head())};
+    if (series != nullptr && static_cast<size_t>(i) < series->size()) {
+      row.push_back(NumCell((*series)[i], 4));
+    }
+    t.AddRow(std::move(row));
+  }
+  return t;
+}
+
+Table CorrelationTable(const v1::Correlation& c) {
+  Table t;
+  t.keys = {"test", "coefficient", "p_value", "n"};
+  t.titles = {"test", "coefficient", "p (two-sided)", "n"};
+  t.AddRow({TextCell("Pearson r"), NumCell(c.pearson_r(), 3), NumCell(c.pearson_p(), 4),
+            IntCell(c.n())});
+  t.AddRow({TextCell("Spearman rho"), NumCell(c.spearman_rho(), 3), NumCell(c.spearman_p(), 4),
+            IntCell(c.n())});
+  return t;
+}
+
+Table JobTable(const v1::Job& job) {
+  Table t = KeyValue();
+  const v1::JobSpec& s = job.spec();
+  const v1::Progress& p = job.progress();
+  AddKv(&t, "id", TextCell(job.id()));
+  AddKv(&t, "name", TextCell(s.name()));
+  AddKv(&t, "state", TextCell(StateName(job.state())));
+  if (!job.error().empty()) AddKv(&t, "error", TextCell(job.error()));
+  AddKv(&t, "model", TextCell(s.model().path()));
+  AddKv(&t, "model_sha256", TextCell(s.model().sha256()));
+  AddKv(&t, "dataset", TextCell(s.dataset().name()));
+  AddKv(&t, "dataset_sha256", TextCell(s.dataset().sha256()));
+  AddKv(&t, "method", TextCell(MethodName(s.method())));
+  AddKv(&t, "sweep", TextCell(SweepName(s.sweep())));
+  AddKv(&t, "dtype", TextCell(DTypeName(s.dtype())));
+  AddKv(&t, "n_chunks", IntCell(s.n_chunks()));
+  AddKv(&t, "seq_len", IntCell(s.seq_len()));
+  AddKv(&t, "priority", IntCell(s.priority()));
+  AddKv(&t, "masks_done", IntCell(p.masks_done()));
+  AddKv(&t, "masks_total", IntCell(p.masks_total()));
+  AddKv(&t, "tasks", TextCell(absl::StrCat(p.tasks_done(), "/", p.tasks_total(), " done, ",
+                                           p.tasks_running(), " running")));
+  AddKv(&t, "workers_busy", IntCell(p.workers_busy()));
+  AddKv(&t, "masks_per_second", NumCell(p.masks_per_second(), 2));
+  AddKv(&t, "baseline_ppl", NumCell(job.baseline_ppl(), 3));
+  AddKv(&t, "created", TextCell(TimeString(job.created_unix_ms())));
+  AddKv(&t, "started", TextCell(TimeString(job.started_unix_ms())));
+  AddKv(&t, "finished", TextCell(TimeString(job.finished_unix_ms())));
+  return t;
+}
+
+Table JobsTable(const std::vector<v1::Job>& jobs) {
+  Table t;
+  t.keys = {"id", "state", "name", "sweep", "method", "masks_done", "masks_total", "baseline_ppl",
+            "created"};
+  t.titles = {"id", "state", "name", "sweep", "method", "done", "total", "baseline PPL",
+              "created"};
+  for (const v1::Job& j : jobs) {
+    t.AddRow({TextCell(j.id()), TextCell(StateName(j.state())), TextCell(j.spec().name()),
+              TextCell(SweepName(j.spec().sweep())), TextCell(MethodName(j.spec().method())),
+              IntCell(j.progress().masks_done()), IntCell(j.progress().masks_total()),
+              NumCell(j.baseline_ppl(), 2), TextCell(TimeString(j.created_unix_ms()))});
+  }
+  return t;
+}
+
+}  // namespace ablate::client

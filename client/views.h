@@ -1,0 +1,68 @@
+// Views of query results: the proto messages of AblationService turned into Tables (for
+// Markdown and CSV) and JSON values. Pure functions; thread-safe.
+#ifndef ABLATE_CLIENT_VIEWS_H_
+#define ABLATE_CLIENT_VIEWS_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/statusor.h"
+#include "client/format.h"
+#include "nlohmann/json.hpp"
+
+namespace ablate::client {
+
+// --sort of `ablate heads`: delta = most harmful first (descending signed delta), abs =
+// descending |delta|, layer = (layer, head) order. Ties keep (layer, head) order.
+enum class HeadSort { kDelta, kAbs, kLayer };
+absl::StatusOr<HeadSort> ParseHeadSort(const std::string& name);
+
+// "L3H7".
+std::string HeadName(int layer, int head);
+
+// Rows of `table` sorted by `sort`, the first `top` of them (top <= 0: all).
+std::vector<v1::HeadRow> SortHeads(const v1::HeadTable& table, HeadSort sort, int top);
+// Heads with delta < 0, ascending delta (most improving first).
+std::vector<v1::HeadRow> NegativeHeads(const v1::HeadTable& table);
+
+Table HeadsTable(const std::vector<v1::HeadRow>& rows);
+Table CurveTable(const v1::CumulativeCurve& curve, const std::vector<int>& only_k = {});
+Table ThresholdsTable(const v1::ThresholdTable& thresholds, int n_heads_total);
+Table StatsTable(const v1::DistributionStats& stats);
+// With `series`, a column of the series values is added (same length as the layers).
+Table LayersTable(const v1::LayerTable& layers, const std::vector<double>* series = nullptr,
+                  const std::string& series_name = "");
+Table CorrelationTable(const v1::Correlation& corr);
+Table JobTable(const v1::Job& job);
+Table JobsTable(const std::vector<v1::Job>& jobs);
+
+nlohmann::json HeadRowsJson(const std::vector<v1::HeadRow>& rows);
+nlohmann::json CurveJson(const v1::CumulativeCurve& curve);
+nlohmann::json ThresholdsJson(const v1::ThresholdTable& thresholds);
+nlohmann::json StatsJson(const v1::DistributionStats& stats);
+nlohmann::json LayersJson(const v1::LayerTable& layers);
+nlohmann::json CorrelationJson(const v1::Correlation& corr);
+nlohmann::json JobJson(const v1::Job& job);
+
+// Lower-case names of enum values: "running", "zero_folded", "full", "fp32", "cuda".
+std::string StateName(v1::JobState s);
+std::string MethodName(v1::Method m);
+std::string SweepName(v1::Sweep s);
+std::string DTypeName(v1::DType d);
+std::string DeviceKindName(v1::DeviceKind d);
+
+// Inverse of the above for flags and spec files. Errors name the field and the choices.
+absl::StatusOr<v1::JobState> ParseState(const std::string& name);
+absl::StatusOr<v1::Method> ParseMethod(const std::string& name);
+absl::StatusOr<v1::Sweep> ParseSweep(const std::string& name);
+absl::StatusOr<v1::DType> ParseDType(const std::string& name);
+absl::StatusOr<v1::DeviceKind> ParseDeviceKind(const std::string& name);
+
+// Unix milliseconds as "2026-11-28 04:09:32 UTC"; "-" for 0.
+std::string TimeString(int64_t unix_ms);
+
+}  // namespace ablate::client
+
+#endif  // ABLATE_CLIENT_VIEWS_H_

@@ -1,0 +1,177 @@
+// JSON views and enum names (declared in views.h).
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/views.h"
+
+namespace ablate::client {
+namespace {
+
+using nlohmann::json;
+
+json HeadRefJson(const v1::HeadRef& h) { return {{"layer", h.layer()}, {"head", h.head()}}; }
+
+// Name table for one enum: value <-> lower-case name.
+template <typename E>
+struct EnumNames {
+  std::vector<std::pair<E, const char*>> entries;
+
+  std::string Name(E v) const {
+    for (const auto& [e, n] : entries) {
+      if (e == v) return n;
+    }
+    return absl::StrCat("unknown(", static_cast<int>(v), ")");
+  }
+
+  absl::StatusOr<E> Parse(const std::string& field, const std::string& name) const {
+    std::vector<std::string> choices;
+    for (const auto& [e, n] : entries) {
+      if (name == n) return e;
+      choices.push_back(n);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be one of ",
+                                                   absl::StrJoin(choices, ", "), "; got '",
+                                                   name, "'"));
+  }
+};
+
+const EnumNames<v1::JobState> kStates{{{v1::JOB_STATE_QUEUED, "queued"},
+                                       {v1::JOB_STATE_RUNNING, "running"},
+                                       {v1::JOB_STATE_SUCCEEDED, "succeeded"},
+                                       {v1::JOB_STATE_FAILED, "failed"},
+                                       {v1::JOB_STATE_CANCELLED, "cancelled"}}};
+const EnumNames<v1::Method> kMethods{{{v1::METHOD_ZERO, "zero"},
+                                      {v1::METHOD_ZERO_FOLDED, "zero_folded"},
+                                      {v1::METHOD_MEAN, "mean"}}};
+const EnumNames<v1::Sweep> kSweeps{{{v1::SWEEP_INDIVIDUAL, "individual"},
+                                    {v1::SWEEP_CUMULATIVE, "cumulative"},
+                                    {v1::SWEEP_FULL, "full"}}};
+const EnumNames<v1::DType> kDTypes{{{v1::DTYPE_FP32, "fp32"},
+                                    {v1::DTYPE_BF16, "bf16"},
+                                    {v1::DTYPE_FP16, "fp16"},
+                                    {v1::DTYPE_UNSPECIFIED, "fp32"}}};
+const EnumNames<v1::DeviceKind> kDevices{{{v1::DEVICE_KIND_ANY, "any"},
+                                          {v1::DEVICE_KIND_CPU, "cpu"},
+                                          {v1::DEVICE_KIND_CUDA, "cuda"},
+                                          {v1::DEVICE_KIND_MPS, "mps"}}};
+
+}  // namespace
+
+std::string StateName(v1::JobState s) { return kStates.Name(s); }
+std::string MethodName(v1::Method m) { return kMethods.Name(m); }
+std::string SweepName(v1::Sweep s) { return kSweeps.Name(s); }
+std::string DTypeName(v1::DType d) { return kDTypes.Name(d); }
+std::string DeviceKindName(v1::DeviceKind d) { return kDevices.Name(d); }
+
+absl::StatusOr<v1::JobState> ParseState(const std::string& n) { return kStates.Parse("state", n); }
+absl::StatusOr<v1::Method> ParseMethod(const std::string& n) { return kMethods.Parse("method", n); }
+absl::StatusOr<v1::Sweep> ParseSweep(const std::string& n) { return kSweeps.Parse("sweep", n); }
+absl::StatusOr<v1::DType> ParseDType(const std::string& n) { return kDTypes.Parse("dtype", n); }
+absl::StatusOr<v1::DeviceKind> ParseDeviceKind(const std::string& n) {
+  return kDevices.Parse("device_kind", n);
+}
+
+std::string TimeString(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+json HeadRowsJson(const std::vector<v1::HeadRow>& rows) {
+  json out = json::array();
+  for (const v1::HeadRow& r : rows) {
+    out.push_back({{"layer", r.layer()}, {"head", r.head()}, {"ppl", r.ppl()},
+                   {"delta", r.delta()}});
+  }
+  return out;
+}
+
+json CurveJson(const v1::CumulativeCurve& curve) {
+  json points = json::array();
+  for (const v1::CurvePoint& p : curve.points()) {
+    json j = {{"removed", p.removed()}, {"ppl", p.ppl()}, {"ratio", p.ratio()}};
+    j["head"] = p.has_head() ? HeadRefJson(p.head()) : json(nullptr);
+    points.push_back(std::move(j));
+  }
+  return {{"baseline_ppl", curve.baseline_ppl()}, {"points", std::move(points)}};
+}
+
+json ThresholdsJson(const v1::ThresholdTable& t) {
+  json rows = json::array();
+  for (const v1::ThresholdRow& r : t.rows()) {
+    rows.push_back({{"ratio", r.ratio()}, {"max_heads", r.max_heads()},
+                    {"ppl_at_max", r.ppl_at_max()}, {"fraction", r.fraction()}});
+  }
+  return {{"baseline_ppl", t.baseline_ppl()}, {"rows", std::move(rows)}};
+}
+
+json StatsJson(const v1::DistributionStats& s) {
+  return {{"n_heads", s.n_heads()},
+          {"under_1pct", s.under_1pct()},
+          {"under_10pct", s.under_10pct()},
+          {"improved", s.improved()},
+          {"mean_delta", s.mean_delta()},
+          {"median_delta", s.median_delta()},
+          {"mean_abs_delta", s.mean_abs_delta()},
+          {"max_delta", s.max_delta()},
+          {"max_head", HeadRefJson(s.max_head())},
+          {"zipf",
+           {{"alpha", s.zipf().alpha()},
+            {"c", s.zipf().c()},
+            {"r2", s.zipf().r2()},
+            {"n_points", s.zipf().n_points()}}}};
+}
+
+json LayersJson(const v1::LayerTable& layers) {
+  json rows = json::array();
+  for (const v1::LayerRow& r : layers.rows()) {
+    rows.push_back({{"layer", r.layer()}, {"mean_delta", r.mean_delta()},
+                    {"max_delta", r.max_delta()}, {"max_head", r.max_head()}});
+  }
+  return rows;
+}
+
+json CorrelationJson(const v1::Correlation& c) {
+  return {{"series_name", c.series_name()}, {"n", c.n()},
+          {"pearson_r", c.pearson_r()},     {"pearson_p", c.pearson_p()},
+          {"spearman_rho", c.spearman_rho()}, {"spearman_p", c.spearman_p()}};
+}
+
+json JobJson(const v1::Job& job) {
+  const v1::JobSpec& s = job.spec();
+  const v1::Progress& p = job.progress();
+  return {{"id", job.id()},
+          {"name", s.name()},
+          {"state", StateName(job.state())},
+          {"error", job.error()},
+          {"request_id", job.request_id()},
+          {"model", {{"path", s.model().path()}, {"sha256", s.model().sha256()},
+                     {"n_layer", s.model().shape().n_layer()},
+                     {"n_head", s.model().shape().n_head()}}},
+          {"dataset", {{"name", s.dataset().name()}, {"sha256", s.dataset().sha256()},
+                       {"bytes", job.dataset_bytes()}}},
+          {"n_chunks", s.n_chunks()},
+          {"seq_len", s.seq_len()},
+          {"method", MethodName(s.method())},
+          {"sweep", SweepName(s.sweep())},
+          {"dtype", DTypeName(s.dtype())},
+          {"device_kind", DeviceKindName(s.device_kind())},
+          {"priority", s.priority()},
+          {"progress", {{"masks_done", p.masks_done()}, {"masks_total", p.masks_total()},
+                        {"tasks_done", p.tasks_done()}, {"tasks_total", p.tasks_total()},
+                        {"tasks_running", p.tasks_running()},
+                        {"workers_busy", p.workers_busy()},
+                        {"masks_per_second", p.masks_per_second()}}},
+          {"baseline_ppl", job.baseline_ppl()},
+          {"n_tokens_scored", job.n_tokens_scored()},
+          {"created_unix_ms", job.created_unix_ms()},
+          {"started_unix_ms", job.started_unix_ms()},
+          {"finished_unix_ms", job.finished_unix_ms()}};
+}
+
+}  // namespace ablate::client
