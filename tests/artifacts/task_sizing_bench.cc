@@ -1,0 +1,65 @@
+// Copyright: the ablate authors.
+//
+// Measures masks/s of the individual sweep for a model shape on this machine, to size tasks
+// (issue 5: each task should take seconds on the slowest worker). Random weights; the cost
+// does not depend on the values. One mask per layer (each layer has the same number of heads)
+// plus the baseline make the mix of the whole individual sweep: a mask whose first ablated
+// layer is l runs layers l..L-1 and the LM head.
+//
+//   artifacts_task_sizing_bench [n_layer n_head n_embd n_positions vocab n_chunks seq_len reps]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "worker/engine/gpt2.h"
+#include "worker/engine/gpt2_random.h"
+
+namespace {
+
+int Arg(int argc, char** argv, int i, int fallback) {
+  return argc > i ? std::atoi(argv[i]) : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace engine = ablate::engine;
+  engine::Gpt2Config config;
+  config.n_layer = Arg(argc, argv, 1, 12);
+  config.n_head = Arg(argc, argv, 2, 12);
+  config.n_embd = Arg(argc, argv, 3, 768);
+  config.n_positions = Arg(argc, argv, 4, 1024);
+  config.vocab_size = Arg(argc, argv, 5, 50257);
+  const int n_chunks = Arg(argc, argv, 6, 2);
+  const int seq_len = Arg(argc, argv, 7, 1024);
+  const int reps = Arg(argc, argv, 8, 1);
+  engine::EngineOptions options;
+  auto gpt2 = engine::Gpt2::Create(engine::RandomWeights(config, 1), options);
+  if (!gpt2.ok()) {
+    std::fprintf(stderr, "%s\n", gpt2.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<engine::HeadMask> masks = {{}};
+  for (int l = 0; l < config.n_layer; ++l) masks.push_back({l * config.n_head});
+  torch::Tensor chunks = torch::randint(config.vocab_size, {n_chunks, seq_len}, torch::kInt64);
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    auto result = (*gpt2)->Evaluate(chunks, masks, engine::Method::kZero);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!result.ok()) {
+      std::fprintf(stderr, "%s\n", result.status().ToString().c_str());
+      return 1;
+    }
+    best = std::min(best, s);
+  }
+  const double per_mask = best / static_cast<double>(masks.size());
+  std::printf("L=%d H=%d d=%d V=%d chunks=%dx%d threads=%d: %zu masks in %.3f s -> %.2f masks/s,"
+              " %.3f s/mask; sweep of %d masks ~ %.1f s\n",
+              config.n_layer, config.n_head, config.n_embd, config.vocab_size, n_chunks, seq_len,
+              engine::DefaultThreads(), masks.size(), best, 1.0 / per_mask, per_mask,
+              1 + config.n_layer * config.n_head,
+              per_mask * (1 + config.n_layer * config.n_head));
+  return 0;
+}
