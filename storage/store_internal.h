@@ -11,24 +11,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "storage/schema.h"
+#include "storage/status_macros.h"
 #include "storage/store.h"
-
-// Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define ABLATE_RETURN_IF_ERROR(expr)               \
-  do {                                             \
-    ::absl::Status ablate_status_ = (expr);        \
-    if (!ablate_status_.ok()) return ablate_status_; \
-  } while (0)
-
-#define ABLATE_CONCAT_INNER_(a, b) a##b
-#define ABLATE_CONCAT_(a, b) ABLATE_CONCAT_INNER_(a, b)
-// Declares `lhs` from a StatusOr `expr`, or returns its error.
-#define ABLATE_ASSIGN_OR_RETURN(lhs, expr) \
-  ABLATE_ASSIGN_OR_RETURN_IMPL_(ABLATE_CONCAT_(ablate_or_, __LINE__), lhs, expr)
-#define ABLATE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                                  \
-  if (!tmp.ok()) return tmp.status();                 \
-  lhs = std::move(*tmp)
 
 namespace ablate::storage {
 

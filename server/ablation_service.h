@@ -1,0 +1,76 @@
+// AblationService: the client API (ablate.proto). Handlers authenticate the client role and
+// translate between proto and storage::Store / storage queries; nothing else.
+//
+// WatchJob streams a KIND_SNAPSHOT first, KIND_PROGRESS on each change, KIND_PHASE when a
+// SWEEP_FULL job's cumulative phase is derived, a periodic KIND_SNAPSHOT while nothing
+// changes, and KIND_FINISHED last; it ends when the job ends, the client goes away, or the
+// server shuts down (UNAVAILABLE), whichever comes first.
+//
+// Thread-safety: handlers run concurrently on gRPC's threads; the Store is thread-safe.
+#ifndef ABLATE_SERVER_ABLATION_SERVICE_H_
+#define ABLATE_SERVER_ABLATION_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+
+#include "ablate/v1/ablate.grpc.pb.h"
+#include "server/auth.h"
+#include "storage/store.h"
+
+namespace ablate::server {
+
+struct WatchOptions {
+  std::chrono::milliseconds snapshot_interval{10000};  // Snapshot when nothing changed.
+  std::chrono::milliseconds poll_interval{250};        // How often a stream checks its client.
+};
+
+class AblationServiceImpl final : public ablate::v1::AblationService::Service {
+ public:
+  // `store`, `auth` and `stopping` must outlive the service.
+  AblationServiceImpl(storage::Store* store, const Authenticator* auth,
+                      const std::atomic<bool>* stopping, WatchOptions watch)
+      : store_(store), auth_(auth), stopping_(stopping), watch_(watch) {}
+
+  grpc::Status SubmitJob(grpc::ServerContext* context, const ablate::v1::SubmitJobRequest* request,
+                         ablate::v1::Job* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const ablate::v1::GetJobRequest* request,
+                      ablate::v1::Job* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const ablate::v1::ListJobsRequest* request,
+                        ablate::v1::ListJobsResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* context,
+                         const ablate::v1::CancelJobRequest* request,
+                         ablate::v1::Job* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const ablate::v1::WatchJobRequest* request,
+                        grpc::ServerWriter<ablate::v1::JobEvent>* writer) override;
+  grpc::Status GetHeadTable(grpc::ServerContext* context, const ablate::v1::JobQuery* request,
+                            ablate::v1::HeadTable* response) override;
+  grpc::Status GetCumulativeCurve(grpc::ServerContext* context,
+                                  const ablate::v1::JobQuery* request,
+                                  ablate::v1::CumulativeCurve* response) override;
+  grpc::Status GetThresholds(grpc::ServerContext* context,
+                             const ablate::v1::ThresholdsRequest* request,
+                             ablate::v1::ThresholdTable* response) override;
+  grpc::Status GetDistribution(grpc::ServerContext* context, const ablate::v1::JobQuery* request,
+                               ablate::v1::DistributionStats* response) override;
+  grpc::Status GetLayerTable(grpc::ServerContext* context, const ablate::v1::JobQuery* request,
+                             ablate::v1::LayerTable* response) override;
+  grpc::Status GetCorrelation(grpc::ServerContext* context,
+                              const ablate::v1::CorrelationRequest* request,
+                              ablate::v1::Correlation* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context,
+                           const ablate::v1::ListWorkersRequest* request,
+                           ablate::v1::ListWorkersResponse* response) override;
+
+ private:
+  absl::Status Watch(grpc::ServerContext* context, const std::string& job_id,
+                     grpc::ServerWriter<ablate::v1::JobEvent>* writer);
+
+  storage::Store* const store_;
+  const Authenticator* const auth_;
+  const std::atomic<bool>* const stopping_;
+  const WatchOptions watch_;
+};
+
+}  // namespace ablate::server
+
+#endif  // ABLATE_SERVER_ABLATION_SERVICE_H_

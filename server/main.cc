@@ -1,0 +1,103 @@
+// ablate-server: flags -> ServerOptions -> Server::Start; SIGTERM/SIGINT drain and exit 0.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "server/server.h"
+
+namespace {
+
+// Writes the bound port to `path` atomically (scripts and tests wait for the file).
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!(out << port << "\n")) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ablate::server::ServerOptions options;
+  std::string client_token_file, worker_token_file, port_file, sync = "full", log_level = "info";
+  int64_t max_lease_wait_ms = options.max_lease_wait.count();
+  int64_t shutdown_grace_ms = options.shutdown_grace.count();
+  options.listen = "127.0.0.1:7070";
+
+  CLI::App app{"ablate-server: job queue and gRPC API for attention-head ablation sweeps"};
+  app.add_option("--listen", options.listen, "host:port to listen on (port 0 = any free port)")
+      ->capture_default_str();
+  app.add_option("--db", options.db_path, "SQLite database file (created if missing)")
+      ->required();
+  app.add_option("--client-token-file", client_token_file, "File holding the client token");
+  app.add_option("--worker-token-file", worker_token_file, "File holding the worker token");
+  app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate chain (enables TLS)");
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key");
+  app.add_option("--lease-ttl-ms", options.store.lease_ttl_ms, "Lease time-to-live")
+      ->capture_default_str()->check(CLI::Range(int64_t{100}, int64_t{3600000}));
+  app.add_option("--max-attempts", options.store.limits.default_max_attempts,
+                 "Attempts per task before its job fails (jobs may set their own)")
+      ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--masks-per-task", options.store.limits.default_masks_per_task,
+                 "Masks per task when a job does not say")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--max-dataset-bytes", options.store.limits.max_dataset_bytes,
+                 "Largest dataset text accepted")->capture_default_str();
+  app.add_option("--max-pending-jobs", options.store.max_pending_jobs,
+                 "Queued + running jobs before SubmitJob is RESOURCE_EXHAUSTED")
+      ->capture_default_str();
+  app.add_option("--max-lease-wait-ms", max_lease_wait_ms, "Longest LeaseTask long poll")
+      ->capture_default_str();
+  app.add_option("--shutdown-grace-ms", shutdown_grace_ms, "How long SIGTERM waits for calls")
+      ->capture_default_str();
+  app.add_option("--sync", sync, "SQLite synchronous mode: full (power-loss safe) or normal")
+      ->capture_default_str()->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--port-file", port_file, "Write the bound port here once listening");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  options.store.synchronous_full = sync == "full";
+  options.max_lease_wait = std::chrono::milliseconds(max_lease_wait_ms);
+  options.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
+  for (auto [file, token] : {std::pair{&client_token_file, &options.client_token},
+                             std::pair{&worker_token_file, &options.worker_token}}) {
+    if (file->empty()) continue;
+    absl::StatusOr<std::string> read = ablate::server::ReadTokenFile(*file);
+    if (!read.ok()) {
+      spdlog::error("{}", read.status().ToString());
+      return 2;
+    }
+    *token = *read;
+  }
+
+  // Block the stop signals in every thread; this thread takes them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<ablate::server::Server>> server =
+      ablate::server::Server::Start(options);
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status().ToString());
+    return server.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
+    spdlog::error("cannot write port file {}", port_file);
+    return 1;
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received {}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown();
+  return 0;
+}

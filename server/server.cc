@@ -1,0 +1,145 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "storage/status_macros.h"
+
+namespace ablate::server {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+absl::Status CheckOptions(const ServerOptions& options) {
+  if (options.db_path.empty()) return absl::InvalidArgumentError("db path is empty");
+  if (!options.client_token.empty() && options.client_token == options.worker_token) {
+    return absl::InvalidArgumentError("the client and worker tokens must differ");
+  }
+  if (!IsLoopbackAddress(options.listen) &&
+      (options.client_token.empty() || options.worker_token.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address ", options.listen,
+        " is not loopback: it needs both a client token and a worker token"));
+  }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  ABLATE_RETURN_IF_ERROR(CheckOptions(options));
+  std::unique_ptr<Server> server(new Server(std::move(options)));
+  ABLATE_RETURN_IF_ERROR(server->Init());
+  return server;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Server::Credentials() const {
+  if (options_.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  ABLATE_ASSIGN_OR_RETURN(std::string cert, ReadFile(options_.tls_cert_file, "TLS certificate"));
+  ABLATE_ASSIGN_OR_RETURN(std::string key, ReadFile(options_.tls_key_file, "TLS key"));
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({key, cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::Status Server::Init() {
+  ABLATE_ASSIGN_OR_RETURN(store_, storage::Store::Open(options_.db_path, options_.store));
+  auth_ = std::make_unique<Authenticator>(options_.client_token, options_.worker_token);
+  ablation_ = std::make_unique<AblationServiceImpl>(store_.get(), auth_.get(), &stopping_,
+                                                    options_.watch);
+  worker_ = std::make_unique<WorkerServiceImpl>(store_.get(), auth_.get(), &stopping_,
+                                                options_.max_lease_wait);
+  ABLATE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen, credentials, &port_);
+  builder.RegisterService(ablation_.get());
+  builder.RegisterService(worker_.get());
+  const int max_message =
+      options_.max_message_bytes > 0
+          ? options_.max_message_bytes
+          : static_cast<int>(std::min<int64_t>(INT32_MAX, options_.store.limits.max_dataset_bytes +
+                                                              (int64_t{1} << 20)));
+  builder.SetMaxReceiveMessageSize(max_message);
+  builder.SetMaxSendMessageSize(max_message);
+  grpc_ = builder.BuildAndStart();
+  if (grpc_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+  }
+  grpc_->GetHealthCheckService()->SetServingStatus(true);
+  reaper_ = std::thread([this] { ReapLoop(); });
+  spdlog::info("ablate-server listening on {} (port {}, TLS {}, client auth {}, worker auth {})",
+               options_.listen, port_, options_.tls_cert_file.empty() ? "off" : "on",
+               auth_->open(Role::kClient) ? "off" : "on",
+               auth_->open(Role::kWorker) ? "off" : "on");
+  return absl::OkStatus();
+}
+
+std::string Server::dial_address() const {
+  std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = "127.0.0.1";
+  return absl::StrCat(host, ":", port_);
+}
+
+void Server::ReapLoop() {
+  std::chrono::milliseconds interval = options_.reap_interval;
+  if (interval.count() <= 0) {
+    interval = std::chrono::milliseconds(
+        std::clamp<int64_t>(options_.store.lease_ttl_ms / 4, 10, 1000));
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_.load()) {
+    lock.unlock();
+    absl::StatusOr<storage::ReclaimStats> stats = store_->ReclaimExpiredLeases();
+    if (!stats.ok()) spdlog::warn("lease reaper: {}", stats.status().ToString());
+    lock.lock();
+    cv_.wait_for(lock, interval, [this] { return stopping_.load(); });
+  }
+}
+
+void Server::Shutdown() {
+  if (stopping_.exchange(true)) {
+    Wait();  // Another caller drains; return when it is done.
+    return;
+  }
+  spdlog::info("ablate-server shutting down: draining calls in flight");
+  cv_.notify_all();
+  if (grpc_ != nullptr) {
+    grpc_->GetHealthCheckService()->SetServingStatus(false);
+    store_->notifier().Shutdown();  // Long polls and watch streams return now.
+    grpc_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);
+  }
+  if (reaper_.joinable()) reaper_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+  }
+  cv_.notify_all();
+  spdlog::info("ablate-server stopped");
+}
+
+void Server::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return shut_down_; });
+}
+
+Server::~Server() { Shutdown(); }
+
+}  // namespace ablate::server

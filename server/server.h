@@ -1,0 +1,90 @@
+// Server: the ablate gRPC server as a library (ablate-server's main only parses flags).
+//
+// Start() opens the Store, checks the listen address against the tokens (a non-loopback
+// address needs both tokens; they must differ), binds (port 0 picks a free port: port()),
+// and serves AblationService, WorkerService, grpc.health.v1.Health and server reflection.
+// A background thread returns expired leases to the queue.
+//
+// Shutdown() is the drain path (SIGTERM): health turns NOT_SERVING, long polls and watch
+// streams end at once, new calls are refused, calls in flight finish (each commits before it
+// answers) within shutdown_grace, then the reaper stops. Idempotent; the destructor calls it.
+//
+// Thread-safety: Start/Shutdown/Wait may be called from any thread; port() and store() are
+// safe after Start.
+#ifndef ABLATE_SERVER_SERVER_H_
+#define ABLATE_SERVER_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "server/ablation_service.h"
+#include "server/auth.h"
+#include "server/worker_service.h"
+#include "storage/store.h"
+
+namespace ablate::server {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 = any free port.
+  std::string db_path;                 // SQLite file (created if missing).
+  std::string client_token;            // Empty = AblationService open (loopback only).
+  std::string worker_token;            // Empty = WorkerService open (loopback only).
+  std::string tls_cert_file;           // PEM; with tls_key_file enables TLS.
+  std::string tls_key_file;
+  storage::StoreOptions store;
+  std::chrono::milliseconds max_lease_wait{20000};  // Cap of LeaseTaskRequest.wait_ms.
+  std::chrono::milliseconds reap_interval{0};       // 0 = lease_ttl / 4, at most 1 s.
+  std::chrono::milliseconds shutdown_grace{5000};
+  WatchOptions watch;
+  int max_message_bytes = 0;  // 0 = the dataset limit + 1 MiB.
+};
+
+class Server {
+ public:
+  // Errors: INVALID_ARGUMENT for bad options (non-loopback without tokens, equal tokens,
+  // half a TLS pair, unreadable TLS files), the Store's errors, UNAVAILABLE when the address
+  // cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();
+
+  int port() const { return port_; }
+  // host:port a client on this machine can dial ("127.0.0.1:<port>" for a wildcard address).
+  std::string dial_address() const;
+  storage::Store& store() { return *store_; }
+
+  void Shutdown();
+  // Blocks until Shutdown() has finished (from another thread).
+  void Wait();
+
+ private:
+  explicit Server(ServerOptions options) : options_(std::move(options)) {}
+  absl::Status Init();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials() const;
+  void ReapLoop();
+
+  const ServerOptions options_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Authenticator> auth_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<AblationServiceImpl> ablation_;
+  std::unique_ptr<WorkerServiceImpl> worker_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shut_down_ = false;  // Guarded by mu_.
+  std::thread reaper_;
+};
+
+}  // namespace ablate::server
+
+#endif  // ABLATE_SERVER_SERVER_H_
