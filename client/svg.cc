@@ -122,23 +122,24 @@ std::vector<double> NiceTicks(double lo, double hi, int target) {
     }
   }
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
-    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
-  }
+  const long long first = static_cast<long long>(std::ceil(lo / step - 1e-9));
+  const long long last = static_cast<long long>(std::floor(hi / step + 1e-9));
+  for (long long i = first; i <= last; ++i) ticks.push_back(i == 0 ? 0.0 : i * step);
   return ticks;
 }
 
 std::vector<double> LogTicks(double lo, double hi) {
   if (!(lo > 0) || !(hi > lo)) return {lo};
   const double span = std::log10(hi / lo);
-  std::vector<double> mults;
-  if (span > 1.7) {
-    mults = {1, 2, 5};
-  } else if (span > 0.7) {
-    mults = {1, 1.5, 2, 3, 5, 7};
-  } else {
-    for (int i = 10; i < 100; i += (span > 0.3 ? 2 : 1)) mults.push_back(i / 10.0);
+  if (span < 0.7) {  // Under ~5x the axis is nearly linear: round linear steps read best.
+    std::vector<double> ticks;
+    for (double t : NiceTicks(lo, hi, 6)) {
+      if (t > 0) ticks.push_back(t);
+    }
+    return ticks;
   }
+  const std::vector<double> mults =
+      span > 1.7 ? std::vector<double>{1, 2, 5} : std::vector<double>{1, 1.5, 2, 3, 5, 7};
   std::vector<double> ticks;
   for (int e = static_cast<int>(std::floor(std::log10(lo))) - 1;
        e <= static_cast<int>(std::ceil(std::log10(hi))); ++e) {

@@ -1,0 +1,132 @@
+// The report's figures: well-formed XML, the expected number of cells / points / bars, and
+// the scales behind them.
+#include "client/figures.h"
+
+#include <cmath>
+
+#include "client/svg.h"
+#include "gtest/gtest.h"
+#include "tests/client/xml_check.h"
+
+namespace ablate::client {
+namespace {
+
+using testing::Count;
+using testing::XmllintProblem;
+using testing::XmlProblem;
+
+v1::HeadTable Heads(int layers, int heads) {
+  v1::HeadTable t;
+  t.set_n_layer(layers);
+  t.set_n_head(heads);
+  t.set_baseline_ppl(20);
+  for (int l = 0; l < layers; ++l) {
+    for (int h = 0; h < heads; ++h) {
+      v1::HeadRow* r = t.add_rows();
+      r->set_layer(l);
+      r->set_head(h);
+      r->set_delta(((l * heads + h) % 7 - 2) * 0.03 * (l + 1));
+      r->set_ppl(20 * (1 + r->delta()));
+    }
+  }
+  return t;
+}
+
+void ExpectWellFormed(const std::string& svg) {
+  EXPECT_EQ(XmlProblem(svg), "");
+  EXPECT_EQ(XmllintProblem(svg), "");
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("class=\"title\""), std::string::npos);
+}
+
+TEST(XmlCheckTest, CatchesBrokenXml) {
+  EXPECT_EQ(XmlProblem("<a><b x=\"1\"/>t &amp; u</a>"), "");
+  EXPECT_NE(XmlProblem("<a><b></a>"), "");
+  EXPECT_NE(XmlProblem("<a x=1/>"), "");
+  EXPECT_NE(XmlProblem("<a>&nbsp;</a>"), "");
+  EXPECT_NE(XmlProblem("<a/><b/>"), "");
+  EXPECT_NE(XmlProblem("<a>1 < 2</a>"), "");
+}
+
+TEST(HeatmapTest, OneCellPerHeadWithLegend) {
+  const std::string svg = HeatmapSvg(Heads(12, 12), "GPT-2 small <test> & co");
+  ExpectWellFormed(svg);
+  EXPECT_EQ(Count(svg, "class=\"cell\""), 144);
+  EXPECT_NE(svg.find("dppl-scale"), std::string::npos);
+  EXPECT_NE(svg.find("&lt;test&gt; &amp; co"), std::string::npos);
+  EXPECT_NE(svg.find(">layer</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">head</text>"), std::string::npos);
+}
+
+TEST(HeatmapTest, SmallAndLargeModels) {
+  for (auto [l, h] : {std::pair{1, 1}, std::pair{3, 4}, std::pair{48, 25}}) {
+    const std::string svg = HeatmapSvg(Heads(l, h), "");
+    ExpectWellFormed(svg);
+    EXPECT_EQ(Count(svg, "class=\"cell\""), l * h) << l << "x" << h;
+  }
+}
+
+TEST(CurveTest, OnePointPerStepAndThresholdLines) {
+  v1::CumulativeCurve curve;
+  curve.set_baseline_ppl(20);
+  for (int k = 0; k <= 144; ++k) {
+    v1::CurvePoint* p = curve.add_points();
+    p->set_removed(k);
+    p->set_ratio(k < 5 ? 0.99 : std::exp(k / 20.0));
+    p->set_ppl(20 * p->ratio());
+    if (k > 0) p->mutable_head()->set_layer(k % 12);
+  }
+  v1::ThresholdTable thresholds;
+  for (auto [r, k] : {std::pair{1.1, 10}, std::pair{1.5, 25}, std::pair{2.0, 35}}) {
+    v1::ThresholdRow* row = thresholds.add_rows();
+    row->set_ratio(r);
+    row->set_max_heads(k);
+    row->set_fraction(k / 144.0);
+  }
+  const std::string svg = CurveSvg(curve, thresholds, "");
+  ExpectWellFormed(svg);
+  EXPECT_EQ(Count(svg, "class=\"point\""), 145);
+  EXPECT_EQ(Count(svg, "class=\"curve\""), 1);
+  EXPECT_EQ(Count(svg, "class=\"threshold\""), 3);
+  EXPECT_NE(svg.find("log scale"), std::string::npos);
+  EXPECT_NE(svg.find("25 heads"), std::string::npos);
+}
+
+TEST(LayerBarsTest, OneBarAndMarkerPerLayer) {
+  v1::LayerTable layers;
+  for (int l = 0; l < 12; ++l) {
+    v1::LayerRow* r = layers.add_rows();
+    r->set_layer(l);
+    r->set_mean_delta(l == 3 ? -0.01 : 0.02 * l);
+    r->set_max_delta(0.1 * l);
+    r->set_max_head(l % 5);
+  }
+  const std::string svg = LayerBarsSvg(layers, "");
+  ExpectWellFormed(svg);
+  EXPECT_EQ(Count(svg, "class=\"bar\""), 12);
+  EXPECT_EQ(Count(svg, "class=\"max-marker\""), 12);
+  EXPECT_NE(svg.find(">dPPL (%)</text>"), std::string::npos);
+}
+
+TEST(ScalesTest, TicksAndColours) {
+  EXPECT_EQ(NiceTicks(0, 10, 5), (std::vector<double>{0, 2, 4, 6, 8, 10}));
+  EXPECT_EQ(NiceTicks(-3, 7, 5), (std::vector<double>{-2, 0, 2, 4, 6}));
+  EXPECT_EQ(LogTicks(0.9, 120), (std::vector<double>{1, 2, 5, 10, 20, 50, 100}));
+  const std::vector<double> narrow = LogTicks(0.97, 1.3);
+  EXPECT_EQ(narrow.front(), 1.0);
+  EXPECT_NEAR(narrow.back(), 1.3, 1e-12);
+  EXPECT_EQ(DivergingColor(0), "#f7f7f7");
+  EXPECT_EQ(DivergingColor(1), "#b2182b");
+  EXPECT_EQ(DivergingColor(-1), "#2166ac");
+  EXPECT_TRUE(IsDark(DivergingColor(1)));
+  EXPECT_FALSE(IsDark(DivergingColor(0.1)));
+  EXPECT_DOUBLE_EQ(SymLog(0.5, 0.5, 0.01), 1.0);
+  EXPECT_DOUBLE_EQ(SymLog(-0.5, 0.5, 0.01), -1.0);
+  EXPECT_NEAR(SymLog(0.01, 1.0, 0.01), std::log(2.0) / std::log(101.0), 1e-15);
+  EXPECT_EQ(Coord(1.005), "1");
+  EXPECT_EQ(Coord(12.5), "12.5");
+  EXPECT_EQ(XmlEscape("a<b&'\""), "a&lt;b&amp;&apos;&quot;");
+}
+
+}  // namespace
+}  // namespace ablate::client
