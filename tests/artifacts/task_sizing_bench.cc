@@ -7,6 +7,8 @@
 // layer is l runs layers l..L-1 and the LM head.
 //
 //   artifacts_task_sizing_bench [n_layer n_head n_embd n_positions vocab n_chunks seq_len reps]
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,13 @@
 #include "worker/engine/gpt2_random.h"
 
 namespace {
+
+double CpuSeconds() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
 
 int Arg(int argc, char** argv, int i, int fallback) {
   return argc > i ? std::atoi(argv[i]) : fallback;
@@ -43,9 +52,10 @@ int main(int argc, char** argv) {
   std::vector<engine::HeadMask> masks = {{}};
   for (int l = 0; l < config.n_layer; ++l) masks.push_back({l * config.n_head});
   torch::Tensor chunks = torch::randint(config.vocab_size, {n_chunks, seq_len}, torch::kInt64);
-  double best = 1e30;
+  double best = 1e30, best_cpu = 1e30;
   for (int r = 0; r < reps; ++r) {
     auto start = std::chrono::steady_clock::now();
+    const double cpu0 = CpuSeconds();
     auto result = (*gpt2)->Evaluate(chunks, masks, engine::Method::kZero);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!result.ok()) {
@@ -53,13 +63,22 @@ int main(int argc, char** argv) {
       return 1;
     }
     best = std::min(best, s);
+    best_cpu = std::min(best_cpu, CpuSeconds() - cpu0);
   }
+  // FLOPs of this evaluation under storage/task_sizing.h's model: a clean pass (L blocks),
+  // mask l runs blocks l..L-1, every mask (and the baseline) runs the LM head.
+  const double d = config.n_embd, t = seq_len, tokens = double{n_chunks} * seq_len;
+  const double block = (24 * d * d + 4 * t * d) * tokens;
+  const double head = 2 * d * config.vocab_size * tokens;
+  const double L = config.n_layer;
+  const double flops = L * block + (L * (L + 1) / 2) * block + masks.size() * head;
   const double per_mask = best / static_cast<double>(masks.size());
-  std::printf("L=%d H=%d d=%d V=%d chunks=%dx%d threads=%d: %zu masks in %.3f s -> %.2f masks/s,"
-              " %.3f s/mask; sweep of %d masks ~ %.1f s\n",
+  std::printf("L=%d H=%d d=%d V=%d chunks=%dx%d threads=%d: %zu masks in %.3f s (cpu %.3f s)"
+              " -> %.2f masks/s, %.3f s/mask; sweep of %d masks ~ %.1f s; model %.1f GFLOP,"
+              " %.1f GFLOP/s wall, %.1f GFLOP/cpu-s\n",
               config.n_layer, config.n_head, config.n_embd, config.vocab_size, n_chunks, seq_len,
-              engine::DefaultThreads(), masks.size(), best, 1.0 / per_mask, per_mask,
-              1 + config.n_layer * config.n_head,
-              per_mask * (1 + config.n_layer * config.n_head));
+              engine::DefaultThreads(), masks.size(), best, best_cpu, 1.0 / per_mask, per_mask,
+              1 + config.n_layer * config.n_head, per_mask * (1 + config.n_layer * config.n_head),
+              flops / 1e9, flops / 1e9 / best, flops / 1e9 / best_cpu);
   return 0;
 }
