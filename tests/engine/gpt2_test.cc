@@ -1,0 +1,324 @@
+// Copyright: the ablate authors.
+//
+// Gpt2::Evaluate against (1) an independent plain implementation written here, one full
+// float64 forward pass per mask with no batching, sharing or slicing; (2) closed-form values
+// of the hand-built copy model (copy_model.h); (3) its input errors.
+#include "worker/engine/gpt2.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <set>
+#include <vector>
+
+#include "tests/engine/copy_model.h"
+#include "worker/engine/gpt2_random.h"
+
+namespace ablate::engine {
+namespace {
+
+// ---- The plain reference ----------------------------------------------------------------
+
+torch::Tensor D(const torch::Tensor& t) { return t.to(torch::kDouble); }
+
+torch::Tensor PlainLayerNorm(const torch::Tensor& x, const torch::Tensor& g,
+                             const torch::Tensor& b, double eps) {
+  torch::Tensor mean = x.mean(-1, true);
+  torch::Tensor var = (x - mean).pow(2).mean(-1, true);
+  return (x - mean) / torch::sqrt(var + eps) * D(g) + D(b);
+}
+
+torch::Tensor PlainGelu(const torch::Tensor& x) {
+  return 0.5 * x * (1 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x.pow(3))));
+}
+
+// One forward pass with the heads in `mask` ablated. means[l]: [H, dh] clean means (for
+// kMean). If z_out is given, it receives each layer's z [N, H, T, dh]. Returns the NLL sum.
+double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens, const std::set<int>& mask,
+                Method method, const std::vector<torch::Tensor>& means,
+                std::vector<torch::Tensor>* z_out = nullptr) {
+  const Gpt2Config& c = w.config;
+  const int64_t N = tokens.size(0), T = tokens.size(1), d = c.n_embd, H = c.n_head;
+  const int64_t dh = d / H;
+  torch::Tensor x = D(w.wte).index({tokens}) + D(w.wpe).slice(0, 0, T);  // [N, T, d]
+  torch::Tensor causal = torch::ones({T, T}, torch::kBool).tril();
+  for (int l = 0; l < c.n_layer; ++l) {
+    const Gpt2Block& b = w.blocks[l];
+    torch::Tensor h = PlainLayerNorm(x, b.ln_1_weight, b.ln_1_bias, c.layer_norm_epsilon);
+    torch::Tensor qkv = torch::matmul(h, D(b.attn_c_attn_weight)) + D(b.attn_c_attn_bias);
+    auto heads = [&](int i) {  // [N, H, T, dh]
+      return qkv.slice(2, i * d, (i + 1) * d).reshape({N, T, H, dh}).permute({0, 2, 1, 3});
+    };
+    torch::Tensor att = torch::matmul(heads(0), heads(1).transpose(2, 3)) / std::sqrt(dh * 1.0);
+    att = torch::softmax(att.masked_fill(causal.logical_not(), -INFINITY), -1);
+    torch::Tensor z = torch::matmul(att, heads(2));  // [N, H, T, dh]
+    if (z_out) z_out->push_back(z);
+    for (int head = 0; head < H; ++head) {
+      if (!mask.count(l * H + head)) continue;
+      torch::Tensor bias_v = D(b.attn_c_attn_bias).slice(0, 2 * d + head * dh, 2 * d + (head + 1) * dh);
+      if (method == Method::kZero) z.select(1, head).zero_();
+      if (method == Method::kZeroFolded) z.select(1, head).copy_(bias_v.expand({N, T, dh}));
+      if (method == Method::kMean) z.select(1, head).copy_(D(means[l][head]).expand({N, T, dh}));
+    }
+    z = z.permute({0, 2, 1, 3}).reshape({N, T, d});
+    x = x + torch::matmul(z, D(b.attn_c_proj_weight)) + D(b.attn_c_proj_bias);
+    h = PlainLayerNorm(x, b.ln_2_weight, b.ln_2_bias, c.layer_norm_epsilon);
+    h = PlainGelu(torch::matmul(h, D(b.mlp_c_fc_weight)) + D(b.mlp_c_fc_bias));
+    x = x + torch::matmul(h, D(b.mlp_c_proj_weight)) + D(b.mlp_c_proj_bias);
+  }
+  x = PlainLayerNorm(x, w.ln_f_weight, w.ln_f_bias, c.layer_norm_epsilon);
+  torch::Tensor logp = torch::log_softmax(torch::matmul(x, D(w.wte).t()), -1);  // [N, T, V]
+  torch::Tensor next = tokens.slice(1, 1, T).unsqueeze(-1);
+  return -logp.slice(1, 0, T - 1).gather(-1, next).sum().item<double>();
+}
+
+std::vector<torch::Tensor> PlainMeans(const Gpt2Weights& w, const torch::Tensor& tokens) {
+  std::vector<torch::Tensor> zs, means;
+  PlainNll(w, tokens, {}, Method::kZero, {}, &zs);
+  for (const torch::Tensor& z : zs) means.push_back(z.mean(std::vector<int64_t>{0, 2}));  // [H, dh]
+  return means;
+}
+
+// ---- Golden test ------------------------------------------------------------------------
+
+Gpt2Config SmallConfig() { return Gpt2Config{3, 4, 32, 24, 300, 1e-5}; }
+
+Gpt2Weights SmallWeights() {
+  // Large enough weights that every head matters; LayerNorm parameters not trivial.
+  return RandomWeights(SmallConfig(), 7, RandomInit{0.5, 0.1, 0.1});
+}
+
+std::vector<HeadMask> GoldenMasks() {
+  std::vector<HeadMask> masks = {{}, {0, 5}, {11, 4}, {1, 2, 3}, {4, 9, 10}, {10, 6, 2}};
+  for (int h = 11; h >= 0; --h) masks.push_back({h});  // singles, layers in descending order
+  HeadMask all;
+  for (int h = 0; h < 12; ++h) all.push_back(h);
+  masks.push_back(all);
+  return masks;
+}
+
+double Ppl(double nll, int64_t n) { return std::exp(nll / static_cast<double>(n)); }
+
+struct GoldenCase {
+  int64_t max_batch_rows;
+  int64_t vocab_slice;
+};
+
+class GoldenTest : public ::testing::TestWithParam<GoldenCase> {};
+
+// Plain NLL of every golden mask under every method (index: method - 1), computed once.
+struct GoldenData {
+  Gpt2Weights weights = SmallWeights();
+  torch::Tensor tokens;
+  std::vector<HeadMask> masks = GoldenMasks();
+  std::vector<double> plain[3];
+};
+
+const GoldenData& Golden() {
+  static const GoldenData* data = [] {
+    auto* g = new GoldenData;
+    torch::manual_seed(1);
+    g->tokens = torch::randint(0, 300, {3, 17}, torch::kLong);
+    const std::vector<torch::Tensor> means = PlainMeans(g->weights, g->tokens);
+    for (Method method : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
+      for (const HeadMask& m : g->masks) {
+        g->plain[static_cast<int>(method) - 1].push_back(
+            PlainNll(g->weights, g->tokens, {m.begin(), m.end()}, method, means));
+      }
+    }
+    return g;
+  }();
+  return *data;
+}
+
+TEST_P(GoldenTest, MatchesPlainForwardForEveryMethodAndMask) {
+  const GoldenData& g = Golden();
+  EngineOptions opt;
+  opt.max_batch_rows = GetParam().max_batch_rows;
+  opt.vocab_slice = GetParam().vocab_slice;
+  auto model = Gpt2::Create(g.weights, opt);
+  ASSERT_TRUE(model.ok()) << model.status();
+  double max_err = 0, min_effect = 1e9;
+  for (Method method : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
+    auto got = (*model)->Evaluate(g.tokens, g.masks, method);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), g.masks.size());
+    const std::vector<double>& plain = g.plain[static_cast<int>(method) - 1];
+    for (size_t i = 0; i < g.masks.size(); ++i) {
+      EXPECT_EQ((*got)[i].n_tokens, 3 * 16);
+      const double ppl = Ppl((*got)[i].nll_sum, 48), ref = Ppl(plain[i], 48);
+      const double err = std::abs(ppl / ref - 1.0);
+      EXPECT_LT(err, 1e-5) << MethodName(method) << " mask " << i;
+      if (g.masks[i].empty()) continue;
+      // The test can fail: the engine's error is far below the mask's effect on the PPL.
+      const double effect = std::abs(ref / Ppl(plain[0], 48) - 1.0);
+      EXPECT_LT(err, 0.01 * effect) << MethodName(method) << " mask " << i;
+      max_err = std::max(max_err, err);
+      min_effect = std::min(min_effect, effect);
+    }
+  }
+  std::cout << "max |ppl/ref - 1| = " << max_err << ", min mask effect = " << min_effect << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Batching, GoldenTest,
+                         ::testing::Values(GoldenCase{0, 8192},  // auto: one batch, one slice
+                                           GoldenCase{7, 64},    // 2 masks a batch, 5 slices
+                                           GoldenCase{2, 100},   // 2 chunk blocks, 3 slices
+                                           GoldenCase{1, 299})); // one row a batch
+
+TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
+  auto model = Gpt2::Create(SmallWeights(), EngineOptions{});
+  ASSERT_TRUE(model.ok());
+  torch::manual_seed(2);
+  const torch::Tensor tokens = torch::randint(0, 300, {2, 9}, torch::kLong);
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  auto zero = (*model)->Evaluate(tokens, {{5}}, Method::kZero);
+  auto folded = (*model)->Evaluate(tokens, {{5}}, Method::kZeroFolded);
+  auto mean = (*model)->Evaluate(tokens, {{5}, {}}, Method::kMean,
+                                 [&](int64_t done, int64_t total) { calls.push_back({done, total}); });
+  ASSERT_TRUE(zero.ok() && folded.ok() && mean.ok());
+  EXPECT_NE((*zero)[0].nll_sum, (*folded)[0].nll_sum);
+  EXPECT_NE((*zero)[0].nll_sum, (*mean)[0].nll_sum);
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back(), std::make_pair(int64_t{2}, int64_t{2}));
+}
+
+// ---- Closed form ------------------------------------------------------------------------
+
+using copy_model::kCopyEmbd;
+using copy_model::kCopyVocab;
+using copy_model::kEps;
+using copy_model::kGamma;
+using copy_model::kKappa;
+using copy_model::VarianceOf;
+
+// NLL of a target given the final residual stream's token part (the position one-hot is
+// the only other nonzero entry): logit_v = kKappa (x_v - mean) / sqrt(var + eps).
+double ClosedFormNll(const std::vector<double>& tok, int target) {
+  std::vector<double> nonzero(tok);
+  nonzero.push_back(1.0);  // position one-hot
+  const double s = std::sqrt(VarianceOf(nonzero, kCopyEmbd) + kEps);
+  double sum = 0;  // the mean cancels in the softmax
+  for (double v : tok) sum += std::exp(kKappa * v / s);
+  return std::log(sum) - kKappa * tok[target] / s;
+}
+
+// Chunks "A B A B ..." of T tokens. Clean: position 0 holds (1 + gamma) at A (it copies
+// itself); position i >= 1 holds 1 at t_i and gamma at t_(i-1) = t_(i+1), the target.
+double CleanPplClosedForm(int T) {
+  const double V = kCopyVocab, d = kCopyEmbd;
+  const double s0 = std::sqrt(VarianceOf({1 + kGamma, 1}, d) + kEps);
+  const double s = std::sqrt(VarianceOf({1, kGamma, 1}, d) + kEps);
+  const double nll0 = std::log(V - 1 + std::exp(kKappa * (1 + kGamma) / s0));
+  const double nll_i =
+      std::log(V - 2 + std::exp(kKappa / s) + std::exp(kKappa * kGamma / s)) - kKappa * kGamma / s;
+  return std::exp((nll0 + (T - 2) * nll_i) / (T - 1));
+}
+
+// Copy head zeroed: only t_i in the token dims and the target differs from it.
+double AblatedPplClosedForm() {
+  const double s = std::sqrt(VarianceOf({1, 1}, kCopyEmbd) + kEps);
+  return kCopyVocab - 1 + std::exp(kKappa / s);
+}
+
+// Copy head replaced by its mean z: gamma times the frequency of each copied token.
+double MeanAblatedPpl(const torch::Tensor& chunks) {
+  const int64_t n = chunks.size(0), T = chunks.size(1);
+  std::vector<double> freq(kCopyVocab, 0.0);
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t i = 0; i < T; ++i) freq[chunks[c][i == 0 ? 0 : i - 1].item<int64_t>()] += 1.0 / (n * T);
+  }
+  double nll = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t i = 0; i + 1 < T; ++i) {
+      std::vector<double> tok(kCopyVocab);
+      for (int v = 0; v < kCopyVocab; ++v) tok[v] = kGamma * freq[v];
+      tok[chunks[c][i].item<int64_t>()] += 1.0;
+      nll += ClosedFormNll(tok, static_cast<int>(chunks[c][i + 1].item<int64_t>()));
+    }
+  }
+  return std::exp(nll / (n * (T - 1)));
+}
+
+TEST(Gpt2ClosedForm, CopyHeadMattersOthersDoNot) {
+  EngineOptions opt;
+  opt.max_batch_rows = 6;
+  opt.vocab_slice = 5;
+  auto model = Gpt2::Create(copy_model::CopyModelWeights(), opt);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const torch::Tensor chunks = copy_model::AlternatingChunks(3, 16);
+  std::vector<HeadMask> masks = {{}};
+  for (int h = 0; h < 8; ++h) masks.push_back({h});
+  const double clean = CleanPplClosedForm(16);
+  for (Method method : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
+    auto got = (*model)->Evaluate(chunks, masks, method);
+    ASSERT_TRUE(got.ok()) << got.status();
+    std::vector<double> ppl;
+    for (const MaskNll& r : *got) ppl.push_back(Ppl(r.nll_sum, r.n_tokens));
+    EXPECT_NEAR(ppl[0] / clean, 1.0, 1e-5);
+    const double ablated = method == Method::kMean ? MeanAblatedPpl(chunks) : AblatedPplClosedForm();
+    EXPECT_NEAR(ppl[1] / ablated, 1.0, 1e-5) << MethodName(method);
+    EXPECT_GT(ppl[1] - ppl[0], 1.0);  // a large effect, so the test can fail
+    for (size_t i = 2; i < masks.size(); ++i) EXPECT_NEAR(ppl[i] / ppl[0], 1.0, 1e-7) << i;
+  }
+}
+
+// ---- Errors -----------------------------------------------------------------------------
+
+TEST(Gpt2Errors, CreateRejectsBadDeviceDtypeAndWeights) {
+  auto create = [](const std::string& device, DType dtype) {
+    EngineOptions opt;
+    opt.device = device;
+    opt.dtype = dtype;
+    return Gpt2::Create(SmallWeights(), opt).status();
+  };
+  EXPECT_EQ(create("gpu", DType::kFloat32).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(create("cuda:x", DType::kFloat32).code(), absl::StatusCode::kInvalidArgument);
+  if (!torch::cuda::is_available()) {
+    EXPECT_EQ(create("cuda", DType::kFloat32).code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(create("cuda:99", DType::kFloat32).code(), absl::StatusCode::kUnavailable);
+  absl::Status fp16 = create("cpu", DType::kFloat16);
+  EXPECT_EQ(fp16.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(fp16.message().find("fp16"), std::string::npos) << fp16;
+  EXPECT_FALSE(create("cpu", DType::kBFloat16).ok());
+  Gpt2Weights bad = SmallWeights();
+  bad.blocks[1].attn_c_attn_weight = torch::zeros({32, 95});
+  absl::Status s = Gpt2::Create(bad, EngineOptions{}).status();
+  EXPECT_NE(s.message().find("h.1.attn.c_attn.weight"), std::string::npos) << s;
+}
+
+TEST(Gpt2Errors, EvaluateRejectsBadTokensHeadsAndLengths) {
+  auto model = Gpt2::Create(SmallWeights(), EngineOptions{});
+  ASSERT_TRUE(model.ok());
+  auto eval = [&](const torch::Tensor& chunks, const HeadMask& mask) {
+    return (*model)->Evaluate(chunks, {mask}, Method::kZero).status();
+  };
+  const torch::Tensor ok = torch::zeros({2, 8}, torch::kLong);
+  EXPECT_TRUE(eval(ok, {0, 11}).ok());
+  absl::Status s = eval(ok.clone().index_put_({0, 3}, 300), {});
+  EXPECT_NE(s.message().find("token id 300"), std::string::npos) << s;
+  EXPECT_FALSE(eval(ok.clone().index_put_({1, 0}, -1), {}).ok());
+  s = eval(ok, {12});
+  EXPECT_NE(s.message().find("head index 12"), std::string::npos) << s;
+  EXPECT_FALSE(eval(ok, {-1}).ok());
+  s = eval(torch::zeros({1, 25}, torch::kLong), {});
+  EXPECT_NE(s.message().find("n_positions"), std::string::npos) << s;
+  EXPECT_TRUE(eval(torch::zeros({1, 24}, torch::kLong), {}).ok());
+  EXPECT_FALSE(eval(torch::zeros({1, 1}, torch::kLong), {}).ok());
+  EXPECT_FALSE(eval(torch::zeros({8}, torch::kLong), {}).ok());
+  EXPECT_FALSE(eval(torch::zeros({2, 8}, torch::kFloat), {}).ok());
+}
+
+TEST(Gpt2Errors, ParseNames) {
+  EXPECT_EQ(*ParseMethod("zero_folded"), Method::kZeroFolded);
+  EXPECT_EQ(*ParseDType("bf16"), DType::kBFloat16);
+  EXPECT_FALSE(ParseMethod("ablate").ok());
+  EXPECT_FALSE(ParseDType("fp64").ok());
+  EXPECT_EQ(MethodName(Method::kMean), "mean");
+}
+
+}  // namespace
+}  // namespace ablate::engine
