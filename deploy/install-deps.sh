@@ -7,6 +7,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libspdlog-dev libabsl-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
+  libssl-dev libxml2-utils
 )
 missing=()
 for p in "${packages[@]}"; do
