@@ -35,10 +35,9 @@ void HeatmapLegend(Svg* svg, double x, double top, double h, double vmax) {
   for (double v : values) {
     const double y = top + (1.0 - (SymLog(v, vmax, kLinearWithin) + 1.0) / 2.0) * h;
     svg->Line(x + 18, y, x + 23, y, {{"stroke", kAxis}});
-    svg->Text(x + 26, y + 4, v == 0 ? "0%" : SignedPercent(v, std::fabs(v) < 0.1 ? 1 : 0),
+    svg->Text(x + 26, y + 4, v == 0 ? "0%" : SignedPercent(v, std::fabs(v) < 0.00995 ? 1 : 0),
               "start", 10);
   }
-  svg->Text(x + 9, top + h + 18, "symlog", "middle", 9, {{"fill", "#777"}});
 }
 
 }  // namespace
@@ -55,9 +54,9 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   n_head = std::max(1, n_head);
   const double cw = std::clamp(640.0 / n_head, 12.0, 56.0);
   const double ch = std::clamp(440.0 / n_layer, 10.0, 34.0);
-  const double left = 80, top = 84, gw = cw * n_head, gh = ch * n_layer;
+  const double left = 80, top = 100, gw = cw * n_head, gh = ch * n_layer;
   const double legend_h = std::max(gh, 180.0);
-  Svg svg(std::max(520.0, left + gw + 130), top + std::max(gh, legend_h) + 64);
+  Svg svg(std::max(560.0, left + gw + 130), top + std::max(gh, legend_h) + 40);
   svg.Title("dPPL when each head is ablated alone", subtitle);
   for (int h = 0; h < n_head; ++h) {
     svg.Text(left + (h + 0.5) * cw, top - 8, absl::StrCat(h), "middle", 10);
@@ -84,19 +83,96 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   }
   svg.Rect(left, top, gw, gh, {{"fill", "none"}, {"stroke", kAxis}});
   HeatmapLegend(&svg, left + gw + 30, top, legend_h, vmax);
-  if (labels) {
-    svg.Text(left, top + gh + 20, "cell values: dPPL in %", "start", 10, {{"fill", "#555"}});
-  }
+  svg.Text(left, top + gh + 20,
+           absl::StrCat("colour: symmetric log scale, linear within +-1%",
+                        labels ? "; cell values: dPPL in %" : ""),
+           "start", 10, {{"fill", "#555"}});
   return svg.Finish();
 }
 
+namespace {
+
+// A plot area and its log-y / linear-x scales.
+struct CurveFrame {
+  double left, right, top, bottom;
+  double x_max, y_lo, y_hi;
+  double X(double k) const { return left + (right - left) * k / x_max; }
+  double Y(double r) const {
+    const double v = (std::log10(std::max(r, y_lo)) - std::log10(y_lo)) /
+                     (std::log10(y_hi) - std::log10(y_lo));
+    return bottom - (bottom - top) * std::min(v, 1.5);  // Beyond the top: clipped.
+  }
+};
+
+void CurveAxes(Svg* svg, const CurveFrame& f, const std::string& title) {
+  for (double t : LogTicks(f.y_lo, f.y_hi)) {
+    svg->Line(f.left, f.Y(t), f.right, f.Y(t), {{"stroke", kGrid}});
+    svg->Text(f.left - 8, f.Y(t) + 4, TickLabel(t), "end", 11);
+  }
+  for (double k : NiceTicks(0, f.x_max, 10)) {
+    if (k != std::floor(k)) continue;
+    svg->Line(f.X(k), f.bottom, f.X(k), f.bottom + 5, {{"stroke", kAxis}});
+    svg->Text(f.X(k), f.bottom + 18, TickLabel(k), "middle", 11);
+  }
+  svg->Line(f.left, f.bottom, f.right, f.bottom, {{"stroke", kAxis}});
+  svg->Line(f.left, f.top, f.left, f.bottom, {{"stroke", kAxis}});
+  svg->Text(f.left + 6, f.top - 8, title, "start", 12, {{"font-weight", "bold"}});
+  svg->Line(f.left, f.Y(1.0), f.right, f.Y(1.0), {{"stroke", "#888"}});
+  svg->Text(f.right - 4, f.Y(1.0) - 5, "baseline", "end", 10, {{"fill", "#666"}});
+}
+
+// The curve inside `f`, clipped to it; circles of class `point_class` for visible points.
+void CurveLine(Svg* svg, const CurveFrame& f, const v1::CumulativeCurve& curve,
+               const std::string& clip_id, const std::string& point_class) {
+  svg->Raw(absl::StrCat("<defs><clipPath id=\"", clip_id, "\"><rect x=\"", Coord(f.left),
+                        "\" y=\"", Coord(f.top - 3), "\" width=\"", Coord(f.right - f.left + 3),
+                        "\" height=\"", Coord(f.bottom - f.top + 3), "\"/></clipPath></defs>\n"));
+  std::string points;
+  for (const v1::CurvePoint& p : curve.points()) {
+    if (p.removed() > f.x_max + 1) break;
+    absl::StrAppend(&points, points.empty() ? "" : " ", Coord(f.X(p.removed())), ",",
+                    Coord(f.Y(p.ratio())));
+  }
+  svg->Element("polyline", {{"class", point_class == "point" ? "curve" : "zoom-curve"},
+                            {"points", points}, {"fill", "none"}, {"stroke", "#1f4e9c"},
+                            {"stroke-width", "1.8"}, {"clip-path", "url(#" + clip_id + ")"}});
+  for (const v1::CurvePoint& p : curve.points()) {
+    if (p.removed() > f.x_max || p.ratio() > f.y_hi) continue;
+    const std::string head = p.has_head() ? HeadName(p.head().layer(), p.head().head()) : "none";
+    svg->Element("circle", {{"class", point_class}, {"cx", Coord(f.X(p.removed()))},
+                            {"cy", Coord(f.Y(p.ratio()))}, {"r", "2.2"}, {"fill", "#1f4e9c"}},
+                 "", absl::StrCat(p.removed(), " removed (last ", head, "): PPL ",
+                                  Fixed(p.ppl(), 2), ", ", Fixed(p.ratio(), 3), "x"));
+  }
+}
+
+void ThresholdLines(Svg* svg, const CurveFrame& f, const v1::ThresholdTable& thresholds,
+                    bool labels) {
+  for (int i = 0; i < thresholds.rows_size(); ++i) {
+    const v1::ThresholdRow& t = thresholds.rows(i);
+    const std::string color = kThresholdColors[i % 6];
+    svg->Line(f.left, f.Y(t.ratio()), f.right, f.Y(t.ratio()),
+              {{"class", labels ? "threshold" : "threshold-full"}, {"stroke", color},
+               {"stroke-dasharray", "6 4"}});
+    if (t.max_heads() > f.x_max) continue;
+    svg->Line(f.X(t.max_heads()), f.bottom, f.X(t.max_heads()), f.Y(t.ratio()),
+              {{"stroke", color}, {"stroke-dasharray", "2 3"}});
+    if (labels) {
+      // Below the curve: at k = max_heads the curve sits near the threshold line.
+      svg->Text(f.X(t.max_heads()) + 4, f.bottom - 6 - 14 * (i % 3), absl::StrCat(t.max_heads()),
+                "start", 11, {{"fill", color}, {"font-weight", "bold"}});
+    }
+  }
+}
+
+}  // namespace
+
 std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable& thresholds,
                      const std::string& subtitle) {
-  Svg svg(900, 560);
+  Svg svg(900, 840);
   svg.Title("Cumulative ablation: PPL vs heads removed", subtitle);
-  const double L = 90, R = 860, T = 70, B = 500;
-  int n = 1;
-  double lo = 1.0, hi = 1.0;
+  int n = 1, k_max = 0;
+  double lo = 1.0, hi = 1.0, t_hi = 1.0;
   for (const v1::CurvePoint& p : curve.points()) {
     n = std::max(n, p.removed());
     if (p.ratio() > 0 && std::isfinite(p.ratio())) {
@@ -104,114 +180,104 @@ std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable&
       hi = std::max(hi, p.ratio());
     }
   }
-  for (const v1::ThresholdRow& t : thresholds.rows()) hi = std::max(hi, t.ratio());
-  lo /= 1.03;
-  hi *= 1.08;
-  auto X = [&](double k) { return L + (R - L) * k / n; };
-  auto Y = [&](double r) {
-    const double v = std::log10(std::max(r, lo)) - std::log10(lo);
-    return B - (B - T) * std::min(1.0, v / (std::log10(hi) - std::log10(lo)));
-  };
-  for (double t : LogTicks(lo, hi)) {
-    svg.Line(L, Y(t), R, Y(t), {{"stroke", kGrid}});
-    svg.Text(L - 8, Y(t) + 4, TickLabel(t), "end", 11);
+  for (const v1::ThresholdRow& t : thresholds.rows()) {
+    t_hi = std::max(t_hi, t.ratio());
+    k_max = std::max(k_max, t.max_heads());
   }
-  for (double k : NiceTicks(0, n, 10)) {
-    if (k != std::floor(k)) continue;
-    svg.Line(X(k), B, X(k), B + 5, {{"stroke", kAxis}});
-    svg.Text(X(k), B + 19, TickLabel(k), "middle", 11);
-  }
-  svg.Line(L, B, R, B, {{"stroke", kAxis}});
-  svg.Line(L, T, L, B, {{"stroke", kAxis}});
-  svg.Text((L + R) / 2, B + 42, "heads removed (least important first)", "middle", 13);
-  svg.Text(28, (T + B) / 2, "PPL / baseline PPL (log scale)", "middle", 13, {}, -90);
-  svg.Line(L, Y(1.0), R, Y(1.0), {{"stroke", "#888"}, {"stroke-width", "1"}});
-  svg.Text(R - 4, Y(1.0) + 14, "baseline", "end", 10, {{"fill", "#666"}});
-  std::string points;
+  const CurveFrame full{90, 860, 90, 400, static_cast<double>(n), lo / 1.03,
+                        std::max(hi, t_hi) * 1.08};
+  CurveAxes(&svg, full, "All heads");
+  ThresholdLines(&svg, full, thresholds, false);
+  CurveLine(&svg, full, curve, "clip-full", "point");
+  // The zoom ends a little after the curve leaves its top (or at the last step).
+  int k_exit = n;
   for (const v1::CurvePoint& p : curve.points()) {
-    absl::StrAppend(&points, points.empty() ? "" : " ", Coord(X(p.removed())), ",",
-                    Coord(Y(p.ratio())));
+    if (p.ratio() > t_hi * 1.15) {
+      k_exit = p.removed();
+      break;
+    }
   }
-  svg.Element("polyline", {{"class", "curve"}, {"points", points}, {"fill", "none"},
-                           {"stroke", "#1f4e9c"}, {"stroke-width", "1.8"}});
-  for (const v1::CurvePoint& p : curve.points()) {
-    const std::string head = p.has_head() ? HeadName(p.head().layer(), p.head().head()) : "none";
-    svg.Element("circle", {{"class", "point"}, {"cx", Coord(X(p.removed()))},
-                           {"cy", Coord(Y(p.ratio()))}, {"r", "2.2"}, {"fill", "#1f4e9c"}},
-                "", absl::StrCat(p.removed(), " removed (last ", head, "): PPL ",
-                                 Fixed(p.ppl(), 2), ", ", Fixed(p.ratio(), 3), "x"));
-  }
+  const double zoom_x = std::min<double>(
+      n, std::max({10.0, k_max + 3.0, std::ceil(k_exit * 1.15)}));
+  const CurveFrame zoom{90, 860, 480, 760, zoom_x, lo / 1.01, t_hi * 1.15};
+  CurveAxes(&svg, zoom, absl::StrCat("Zoom: first ", zoom_x, " heads, PPL up to ",
+                                     TickLabel(t_hi * 1.15), "x baseline"));
+  ThresholdLines(&svg, zoom, thresholds, true);
+  CurveLine(&svg, zoom, curve, "clip-zoom", "zoom-point");
+  svg.Text(475, 800, "heads removed (least important first)", "middle", 13);
+  svg.Text(28, 425, "PPL / baseline PPL (log scale)", "middle", 13, {}, -90);
   for (int i = 0; i < thresholds.rows_size(); ++i) {
     const v1::ThresholdRow& t = thresholds.rows(i);
     const std::string color = kThresholdColors[i % 6];
-    svg.Line(L, Y(t.ratio()), R, Y(t.ratio()),
-             {{"class", "threshold"}, {"stroke", color}, {"stroke-dasharray", "6 4"}});
-    svg.Line(X(t.max_heads()), B, X(t.max_heads()), Y(t.ratio()),
-             {{"stroke", color}, {"stroke-dasharray", "2 3"}});
-    svg.Text(X(t.max_heads()) + 3, B - 6 - 14 * i, absl::StrCat(t.max_heads()), "start", 11,
-             {{"fill", color}, {"font-weight", "bold"}});
-    const double ly = T + 16 + 18 * i;
-    svg.Line(L + 14, ly - 4, L + 40, ly - 4, {{"stroke", color}, {"stroke-dasharray", "6 4"},
-                                              {"stroke-width", "2"}});
-    svg.Text(L + 46, ly, absl::StrCat("PPL <= ", TickLabel(t.ratio()), "x baseline: ",
-                                      t.max_heads(), " heads (", Fixed(100 * t.fraction(), 1),
-                                      "%)"),
+    const double x = 90 + 260 * (i % 3), y = 822 + 16 * (i / 3);
+    svg.Line(x, y - 4, x + 24, y - 4, {{"stroke", color}, {"stroke-dasharray", "6 4"},
+                                       {"stroke-width", "2"}});
+    svg.Text(x + 30, y, absl::StrCat("PPL <= ", TickLabel(t.ratio()), "x: ", t.max_heads(),
+                                     " heads (", Fixed(100 * t.fraction(), 1), "%)"),
              "start", 12);
   }
   return svg.Finish();
 }
 
-std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtitle) {
-  const int n = std::max(1, layers.rows_size());
-  Svg svg(std::max(640.0, 120.0 + 56.0 * n), 500);
-  svg.Title("Per-layer importance: dPPL when a head of the layer is ablated", subtitle);
-  const double L = 80, R = svg.width() - 30, T = 96, B = 440;
+namespace {
+
+// One panel of bars (values in percent) with their own linear axis.
+void BarPanel(Svg* svg, double left, double right, double top, double bottom,
+              const std::vector<double>& pct, const std::vector<std::string>& labels,
+              const std::vector<std::string>& tips, const std::string& cls,
+              const std::string& color, const std::string& title) {
   double lo = 0, hi = 0;
-  for (const v1::LayerRow& r : layers.rows()) {
-    lo = std::min({lo, 100 * r.mean_delta(), 100 * r.max_delta()});
-    hi = std::max({hi, 100 * r.mean_delta(), 100 * r.max_delta()});
+  for (double v : pct) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
   }
   if (hi == lo) hi = lo + 1;
-  std::vector<double> ticks = NiceTicks(lo, hi * 1.06, 6);
+  const std::vector<double> ticks = NiceTicks(lo, hi + (hi - lo) * 0.12, 5);
   lo = std::min(lo, ticks.front());
-  hi = std::max(hi * 1.06, ticks.back());
-  auto Y = [&](double v) { return B - (B - T) * (v - lo) / (hi - lo); };
+  hi = std::max(hi + (hi - lo) * 0.12, ticks.back());
+  auto Y = [&](double v) { return bottom - (bottom - top) * (v - lo) / (hi - lo); };
   for (double t : ticks) {
-    svg.Line(L, Y(t), R, Y(t), {{"stroke", t == 0 ? kAxis : kGrid}});
-    svg.Text(L - 8, Y(t) + 4, absl::StrCat(TickLabel(t), "%"), "end", 11);
+    svg->Line(left, Y(t), right, Y(t), {{"stroke", t == 0 ? kAxis : kGrid}});
+    svg->Text(left - 8, Y(t) + 4, absl::StrCat(TickLabel(t), "%"), "end", 11);
   }
-  svg.Line(L, T, L, B, {{"stroke", kAxis}});
-  svg.Line(L, B, R, B, {{"stroke", kAxis}});
-  svg.Line(L, Y(0), R, Y(0), {{"stroke", kAxis}});
-  const double slot = (R - L) / n;
-  for (int i = 0; i < layers.rows_size(); ++i) {
-    const v1::LayerRow& r = layers.rows(i);
-    const double cx = L + (i + 0.5) * slot, bw = slot * 0.55;
-    const double m = 100 * r.mean_delta(), mx = 100 * r.max_delta();
-    const std::string tip = absl::StrCat("layer ", r.layer(), ": mean ",
-                                         SignedPercent(r.mean_delta(), 2), ", max ",
-                                         SignedPercent(r.max_delta(), 2), " (head ",
-                                         r.max_head(), ")");
-    svg.Rect(cx - bw / 2, std::min(Y(m), Y(0)), bw, std::fabs(Y(m) - Y(0)),
-             {{"class", "bar"}, {"fill", m < 0 ? "#67a9cf" : "#4c72b0"}}, tip);
-    const double my = Y(mx);
-    svg.Element("polygon", {{"class", "max-marker"}, {"fill", "#dd8452"}, {"stroke", "#8a4a1c"},
-                            {"points", absl::StrCat(Coord(cx), ",", Coord(my - 6), " ",
-                                                    Coord(cx + 6), ",", Coord(my), " ", Coord(cx),
-                                                    ",", Coord(my + 6), " ", Coord(cx - 6), ",",
-                                                    Coord(my))}},
-                "", tip);
-    svg.Text(cx + 8, my + 4, absl::StrCat("H", r.max_head()), "start", 10, {{"fill", "#8a4a1c"}});
-    svg.Text(cx, B + 18, absl::StrCat(r.layer()), "middle", 11);
+  svg->Line(left, top, left, bottom, {{"stroke", kAxis}});
+  svg->Line(left, Y(0), right, Y(0), {{"stroke", kAxis}});
+  svg->Text(left + 6, top - 8, title, "start", 12, {{"font-weight", "bold"}});
+  const double slot = (right - left) / std::max<size_t>(1, pct.size());
+  for (size_t i = 0; i < pct.size(); ++i) {
+    const double cx = left + (i + 0.5) * slot, bw = slot * 0.6;
+    svg->Rect(cx - bw / 2, std::min(Y(pct[i]), Y(0)), bw, std::fabs(Y(pct[i]) - Y(0)),
+              {{"class", cls}, {"fill", pct[i] < 0 ? "#67a9cf" : color}}, tips[i]);
+    const double ly = pct[i] < 0 ? Y(pct[i]) + 12 : Y(pct[i]) - 4;
+    svg->Text(cx, ly, labels[i], "middle", slot < 40 ? 8 : 10, {{"fill", "#333"}});
+    svg->Text(cx, bottom + 16, absl::StrCat(i), "middle", 11);
   }
-  svg.Text((L + R) / 2, B + 44, "layer", "middle", 13);
-  svg.Text(26, (T + B) / 2, "dPPL (%)", "middle", 13, {}, -90);
-  svg.Rect(R - 250, 62, 14, 12, {{"fill", "#4c72b0"}});
-  svg.Text(R - 230, 72, "mean over heads", "start", 11);
-  svg.Element("polygon", {{"fill", "#dd8452"}, {"stroke", "#8a4a1c"},
-                          {"points", absl::StrCat(Coord(R - 118), ",62 ", Coord(R - 112), ",68 ",
-                                                  Coord(R - 118), ",74 ", Coord(R - 124), ",68")}});
-  svg.Text(R - 104, 72, "max (label: head)", "start", 11);
+}
+
+}  // namespace
+
+std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtitle) {
+  const int n = std::max(1, layers.rows_size());
+  Svg svg(std::max(680.0, 130.0 + 56.0 * n), 720);
+  svg.Title("Per-layer importance (heads ablated one at a time)", subtitle);
+  std::vector<double> mean, max;
+  std::vector<std::string> mean_labels, max_labels, tips;
+  for (const v1::LayerRow& r : layers.rows()) {
+    mean.push_back(100 * r.mean_delta());
+    max.push_back(100 * r.max_delta());
+    mean_labels.push_back(SignedPercent(r.mean_delta(), 1));
+    max_labels.push_back(absl::StrCat("H", r.max_head()));
+    tips.push_back(absl::StrCat("layer ", r.layer(), ": mean ", SignedPercent(r.mean_delta(), 2),
+                                ", max ", SignedPercent(r.max_delta(), 2), " (head ",
+                                r.max_head(), ")"));
+  }
+  const double L = 80, R = svg.width() - 30;
+  BarPanel(&svg, L, R, 90, 340, mean, mean_labels, tips, "bar", "#4c72b0",
+           "Mean dPPL over the layer's heads");
+  BarPanel(&svg, L, R, 410, 650, max, max_labels, tips, "max-bar", "#dd8452",
+           "Max dPPL in the layer (label: that head)");
+  svg.Text((L + R) / 2, 690, "layer", "middle", 13);
+  svg.Text(26, 370, "dPPL (%)", "middle", 13, {}, -90);
   return svg.Finish();
 }
 

@@ -1,8 +1,8 @@
 // The report's three SVG figures. Pure functions of the query results; thread-safe.
 // Every figure has a title, axis titles, tick labels and (where colour carries a value) a
 // colour scale. Element classes let tests count what was drawn: heatmap cells are
-// class="cell", curve points class="point", layer bars class="bar" (one per layer) with
-// class="max-marker" for each layer's max.
+// class="cell", curve points class="point" (the zoom panel's "zoom-point"), layer bars
+// class="bar" (mean, one per layer) and class="max-bar" (max, one per layer).
 #ifndef ABLATE_CLIENT_FIGURES_H_
 #define ABLATE_CLIENT_FIGURES_H_
 
@@ -16,12 +16,14 @@ namespace ablate::client {
 // +-1%), a legend bar with percent ticks, values printed in cells that are large enough.
 std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle);
 
-// PPL / baseline vs heads removed (log y), every point, with each threshold ratio as a dashed
-// line and its max-heads count as a vertical marker.
+// PPL / baseline vs heads removed (log y) in two panels: every point, and a zoom on the
+// region of the thresholds; each threshold ratio is a dashed line with its max-heads count as
+// a vertical marker (class="threshold" once per ratio, in the zoom panel).
 std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable& thresholds,
                      const std::string& subtitle);
 
-// Per-layer mean dPPL as bars with each layer's max dPPL as a marker labelled with its head.
+// Per-layer mean dPPL as bars (values on top), and below, each layer's max dPPL as bars
+// labelled with its head; each panel has its own scale.
 std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtitle);
 
 }  // namespace ablate::client

@@ -138,8 +138,9 @@ std::vector<double> LogTicks(double lo, double hi) {
     }
     return ticks;
   }
-  const std::vector<double> mults =
-      span > 1.7 ? std::vector<double>{1, 2, 5} : std::vector<double>{1, 1.5, 2, 3, 5, 7};
+  const std::vector<double> mults = span > 3.5   ? std::vector<double>{1}
+                                    : span > 1.7 ? std::vector<double>{1, 2, 5}
+                                                 : std::vector<double>{1, 1.5, 2, 3, 5, 7};
   std::vector<double> ticks;
   for (int e = static_cast<int>(std::floor(std::log10(lo))) - 1;
        e <= static_cast<int>(std::ceil(std::log10(hi))); ++e) {
@@ -157,9 +158,9 @@ std::vector<double> LogTicks(double lo, double hi) {
 }
 
 std::string TickLabel(double v) {
-  if (v != 0 && (std::fabs(v) >= 1e5 || std::fabs(v) < 1e-3)) return absl::StrFormat("%.0e", v);
+  if (v != 0 && (std::fabs(v) >= 1e6 || std::fabs(v) < 1e-3)) return absl::StrFormat("%.0e", v);
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g", v);
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
   return buf;
 }
 

@@ -48,11 +48,11 @@ class Svg {
 // About `target` round ticks (1, 2, 2.5, 5 x 10^k steps) covering [lo, hi], ascending.
 std::vector<double> NiceTicks(double lo, double hi, int target = 6);
 
-// Ticks for a log axis over [lo, hi] (lo > 0): 1-2-5 per decade for wide ranges, finer steps
-// for narrow ones; at most ~12.
+// Ticks for a log axis over [lo, hi] (lo > 0): powers of ten beyond 3.5 decades, 1-2-5 per
+// decade for wide ranges, round linear steps under ~5x; at most ~12.
 std::vector<double> LogTicks(double lo, double hi);
 
-// Compact tick label: "0.5", "2", "1.5", "1e+03" style only beyond 1e5.
+// Compact tick label: "0.5", "2", "1.5", "10000"; exponent style ("1e+06") beyond 1e6.
 std::string TickLabel(double v);
 
 // Symmetric log scale of v into [-1, 1]: sign(v) * log1p(|v|/lin) / log1p(vmax/lin).

@@ -86,13 +86,16 @@ TEST(CurveTest, OnePointPerStepAndThresholdLines) {
   const std::string svg = CurveSvg(curve, thresholds, "");
   ExpectWellFormed(svg);
   EXPECT_EQ(Count(svg, "class=\"point\""), 145);
+  // The zoom panel shows points up to 1.15 x the largest threshold ratio (2.3): exp(k/20) <=
+  // 2.3 for k <= 16, so k = 0..16.
+  EXPECT_EQ(Count(svg, "class=\"zoom-point\""), 17);
   EXPECT_EQ(Count(svg, "class=\"curve\""), 1);
   EXPECT_EQ(Count(svg, "class=\"threshold\""), 3);
   EXPECT_NE(svg.find("log scale"), std::string::npos);
   EXPECT_NE(svg.find("25 heads"), std::string::npos);
 }
 
-TEST(LayerBarsTest, OneBarAndMarkerPerLayer) {
+TEST(LayerBarsTest, MeanAndMaxBarPerLayer) {
   v1::LayerTable layers;
   for (int l = 0; l < 12; ++l) {
     v1::LayerRow* r = layers.add_rows();
@@ -104,7 +107,8 @@ TEST(LayerBarsTest, OneBarAndMarkerPerLayer) {
   const std::string svg = LayerBarsSvg(layers, "");
   ExpectWellFormed(svg);
   EXPECT_EQ(Count(svg, "class=\"bar\""), 12);
-  EXPECT_EQ(Count(svg, "class=\"max-marker\""), 12);
+  EXPECT_EQ(Count(svg, "class=\"max-bar\""), 12);
+  EXPECT_NE(svg.find(">H4</text>"), std::string::npos);  // Layer 9: head 9 % 5.
   EXPECT_NE(svg.find(">dPPL (%)</text>"), std::string::npos);
 }
 
@@ -112,6 +116,9 @@ TEST(ScalesTest, TicksAndColours) {
   EXPECT_EQ(NiceTicks(0, 10, 5), (std::vector<double>{0, 2, 4, 6, 8, 10}));
   EXPECT_EQ(NiceTicks(-3, 7, 5), (std::vector<double>{-2, 0, 2, 4, 6}));
   EXPECT_EQ(LogTicks(0.9, 120), (std::vector<double>{1, 2, 5, 10, 20, 50, 100}));
+  EXPECT_EQ(LogTicks(0.9, 2e5), (std::vector<double>{1, 10, 100, 1000, 10000, 100000}));
+  EXPECT_EQ(TickLabel(10000), "10000");
+  EXPECT_EQ(TickLabel(1.5), "1.5");
   const std::vector<double> narrow = LogTicks(0.97, 1.3);
   EXPECT_EQ(narrow.front(), 1.0);
   EXPECT_NEAR(narrow.back(), 1.3, 1e-12);
