@@ -56,7 +56,7 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   const double ch = std::clamp(440.0 / n_layer, 10.0, 34.0);
   const double left = 80, top = 100, gw = cw * n_head, gh = ch * n_layer;
   const double legend_h = std::max(gh, 180.0);
-  Svg svg(std::max(560.0, left + gw + 130), top + std::max(gh, legend_h) + 40);
+  Svg svg(std::max(560.0, left + gw + 130), top + std::max(gh, legend_h) + 44);
   svg.Title("dPPL when each head is ablated alone", subtitle);
   for (int h = 0; h < n_head; ++h) {
     svg.Text(left + (h + 0.5) * cw, top - 8, absl::StrCat(h), "middle", 10);
@@ -83,7 +83,7 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   }
   svg.Rect(left, top, gw, gh, {{"fill", "none"}, {"stroke", kAxis}});
   HeatmapLegend(&svg, left + gw + 30, top, legend_h, vmax);
-  svg.Text(left, top + gh + 20,
+  svg.Text(left, top + std::max(gh, legend_h) + 28,
            absl::StrCat("colour: symmetric log scale, linear within +-1%",
                         labels ? "; cell values: dPPL in %" : ""),
            "start", 10, {{"fill", "#555"}});
@@ -184,11 +184,6 @@ std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable&
     t_hi = std::max(t_hi, t.ratio());
     k_max = std::max(k_max, t.max_heads());
   }
-  const CurveFrame full{90, 860, 90, 400, static_cast<double>(n), lo / 1.03,
-                        std::max(hi, t_hi) * 1.08};
-  CurveAxes(&svg, full, "All heads");
-  ThresholdLines(&svg, full, thresholds, false);
-  CurveLine(&svg, full, curve, "clip-full", "point");
   // The zoom ends a little after the curve leaves its top (or at the last step).
   int k_exit = n;
   for (const v1::CurvePoint& p : curve.points()) {
@@ -197,13 +192,25 @@ std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable&
       break;
     }
   }
-  const double zoom_x = std::min<double>(
-      n, std::max({10.0, k_max + 3.0, std::ceil(k_exit * 1.15)}));
-  const CurveFrame zoom{90, 860, 480, 760, zoom_x, lo / 1.01, t_hi * 1.15};
-  CurveAxes(&svg, zoom, absl::StrCat("Zoom: first ", zoom_x, " heads, PPL up to ",
-                                     TickLabel(t_hi * 1.15), "x baseline"));
-  ThresholdLines(&svg, zoom, thresholds, true);
-  CurveLine(&svg, zoom, curve, "clip-zoom", "zoom-point");
+  const double y_hi = std::max(hi, t_hi) * 1.08;
+  if (k_exit == n) {  // The whole curve is in the threshold region: one panel.
+    const CurveFrame only{90, 860, 90, 760, static_cast<double>(n), lo / 1.03, y_hi};
+    CurveAxes(&svg, only, "All heads");
+    ThresholdLines(&svg, only, thresholds, true);
+    CurveLine(&svg, only, curve, "clip-full", "point");
+  } else {
+    const CurveFrame full{90, 860, 90, 400, static_cast<double>(n), lo / 1.03, y_hi};
+    CurveAxes(&svg, full, "All heads");
+    ThresholdLines(&svg, full, thresholds, false);
+    CurveLine(&svg, full, curve, "clip-full", "point");
+    const double zoom_x =
+        std::min<double>(n, std::max({10.0, k_max + 3.0, std::ceil(k_exit * 1.15)}));
+    const CurveFrame zoom{90, 860, 480, 760, zoom_x, lo / 1.01, t_hi * 1.15};
+    CurveAxes(&svg, zoom, absl::StrCat("Zoom: first ", zoom_x, " heads, PPL up to ",
+                                       TickLabel(t_hi * 1.15), "x baseline"));
+    ThresholdLines(&svg, zoom, thresholds, true);
+    CurveLine(&svg, zoom, curve, "clip-zoom", "zoom-point");
+  }
   svg.Text(475, 800, "heads removed (least important first)", "middle", 13);
   svg.Text(28, 425, "PPL / baseline PPL (log scale)", "middle", 13, {}, -90);
   for (int i = 0; i < thresholds.rows_size(); ++i) {
@@ -266,7 +273,9 @@ std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtit
     mean.push_back(100 * r.mean_delta());
     max.push_back(100 * r.max_delta());
     mean_labels.push_back(SignedPercent(r.mean_delta(), 1));
-    max_labels.push_back(absl::StrCat("H", r.max_head()));
+    max_labels.push_back(n <= 8 ? absl::StrCat("H", r.max_head(), " (",
+                                               SignedPercent(r.max_delta(), 1), ")")
+                                : absl::StrCat("H", r.max_head()));
     tips.push_back(absl::StrCat("layer ", r.layer(), ": mean ", SignedPercent(r.mean_delta(), 2),
                                 ", max ", SignedPercent(r.max_delta(), 2), " (head ",
                                 r.max_head(), ")"));

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/format.h"
 #include "client/views.h"
 
@@ -124,7 +125,7 @@ void Criteria(const ReportData& d, std::string* md) {
     met += r.met;
     t.AddRow({TextCell(r.criterion.name), TextCell(r.criterion.metric),
               TextCell(absl::StrCat(r.criterion.op, " ", ExactNumber(r.criterion.value))),
-              TextCell(r.measured ? ExactNumber(*r.measured) : "n/a"),
+              TextCell(r.measured ? absl::StrFormat("%.6g", *r.measured) : "n/a"),
               TextCell(r.met ? "PASS" : "FAIL")});
   }
   absl::StrAppend(md, RenderMarkdown(t), "\n", met, " of ", results.size(), " criteria met.\n\n");

@@ -133,7 +133,7 @@ std::vector<double> LogTicks(double lo, double hi) {
   const double span = std::log10(hi / lo);
   if (span < 0.7) {  // Under ~5x the axis is nearly linear: round linear steps read best.
     std::vector<double> ticks;
-    for (double t : NiceTicks(lo, hi, 6)) {
+    for (double t : NiceTicks(lo, hi, 8)) {
       if (t > 0) ticks.push_back(t);
     }
     return ticks;

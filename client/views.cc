@@ -118,7 +118,9 @@ Table StatsTable(const v1::DistributionStats& s) {
   AddKv(&t, "improved", count(s.improved()));
   AddKv(&t, "mean_delta", PercentCell(s.mean_delta(), 2));
   AddKv(&t, "median_delta", PercentCell(s.median_delta(), 2));
-  AddKv(&t, "mean_abs_delta", PercentCell(s.mean_abs_delta(), 2));
+  Cell mean_abs = PercentCell(s.mean_abs_delta(), 2);
+  mean_abs.text = absl::StrCat(Fixed(100 * s.mean_abs_delta(), 2), "%");
+  AddKv(&t, "mean_abs_delta", mean_abs);
   AddKv(&t, "max_delta", PercentCell(s.max_delta(), 2));
   AddKv(&t, "max_head", TextCell(HeadName(s.max_head().layer(), s.max_head().head())));
   AddKv(&t, "zipf_alpha", NumCell(s.zipf().alpha(), 3));
@@ -142,7 +144,9 @@ Table LayersTable(const v1::LayerTable& layers, const std::vector<double>* serie
     std::vector<Cell> row = {IntCell(r.layer()), PercentCell(r.mean_delta(), 2),
                              PercentCell(r.max_delta(), 2), IntCell(r.max_head())};
     if (series != nullptr && static_cast<size_t>(i) < series->size()) {
-      row.push_back(NumCell((*series)[i], 4));
+      Cell v = NumCell((*series)[i], 4);
+      v.text = v.raw;
+      row.push_back(v);
     }
     t.AddRow(std::move(row));
   }

@@ -95,6 +95,26 @@ TEST(CurveTest, OnePointPerStepAndThresholdLines) {
   EXPECT_NE(svg.find("25 heads"), std::string::npos);
 }
 
+TEST(CurveTest, OnePanelWhenTheCurveStaysLow) {
+  v1::CumulativeCurve curve;
+  for (int k = 0; k <= 12; ++k) {
+    v1::CurvePoint* p = curve.add_points();
+    p->set_removed(k);
+    p->set_ratio(1.0 + 0.04 * k);  // Ends at 1.48 < 1.15 x 2.
+  }
+  v1::ThresholdTable thresholds;
+  for (auto [r, k] : {std::pair{1.1, 2}, std::pair{2.0, 12}}) {
+    v1::ThresholdRow* row = thresholds.add_rows();
+    row->set_ratio(r);
+    row->set_max_heads(k);
+  }
+  const std::string svg = CurveSvg(curve, thresholds, "");
+  ExpectWellFormed(svg);
+  EXPECT_EQ(Count(svg, "class=\"point\""), 13);
+  EXPECT_EQ(Count(svg, "class=\"zoom-point\""), 0);
+  EXPECT_EQ(Count(svg, "class=\"threshold\""), 2);
+}
+
 TEST(LayerBarsTest, MeanAndMaxBarPerLayer) {
   v1::LayerTable layers;
   for (int l = 0; l < 12; ++l) {
