@@ -1,0 +1,229 @@
+// Copyright: the ablate authors.
+#include "worker/engine_executor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "worker/chunks.h"
+#include "worker/engine/sha256.h"
+#include "worker/status_util.h"
+
+namespace ablate::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Moves `key`'s entry to the front of an MRU list; returns its value or nullptr.
+template <typename V>
+std::shared_ptr<const V> Lookup(std::list<std::pair<std::string, std::shared_ptr<const V>>>* list,
+                                const std::string& key) {
+  for (auto it = list->begin(); it != list->end(); ++it) {
+    if (it->first != key) continue;
+    list->splice(list->begin(), *list, it);
+    return list->front().second;
+  }
+  return nullptr;
+}
+
+template <typename V>
+void Insert(std::list<std::pair<std::string, std::shared_ptr<const V>>>* list,
+            const std::string& key, std::shared_ptr<const V> value, int capacity) {
+  list->emplace_front(key, std::move(value));
+  while (static_cast<int>(list->size()) > std::max(1, capacity)) list->pop_back();
+}
+
+absl::Status CheckShape(const ablate::v1::ModelShape& want, const engine::Gpt2Config& have,
+                        const std::string& path) {
+  if (want.n_layer() == 0 && want.n_head() == 0 && want.n_embd() == 0) return absl::OkStatus();
+  if (want.n_layer() == have.n_layer && want.n_head() == have.n_head &&
+      want.n_embd() == have.n_embd &&
+      (want.n_positions() == 0 || want.n_positions() == have.n_positions) &&
+      (want.vocab_size() == 0 || want.vocab_size() == have.vocab_size)) {
+    return absl::OkStatus();
+  }
+  return MarkPermanent(absl::FailedPreconditionError(absl::StrCat(
+      "model ", path, " has shape ", have.n_layer, "x", have.n_head, "x", have.n_embd,
+      " (n_positions ", have.n_positions, ", vocab ", have.vocab_size, "), the job names ",
+      want.n_layer(), "x", want.n_head(), "x", want.n_embd())));
+}
+
+// Sleeps `ms` in short steps; false as soon as the task must stop.
+bool SleepUnlessStopped(int ms, TaskControl* control) {
+  auto until = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < until) {
+    if (control->ShouldStop()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20),
+                                                          until - Clock::now()));
+  }
+  return !control->ShouldStop();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& task,
+                                                        const engine::Gpt2Config& config) {
+  const int total = config.n_heads_total();
+  std::vector<engine::HeadMask> masks;
+  masks.reserve(task.masks_size());
+  for (const ablate::v1::MaskSpec& spec : task.masks()) {
+    std::vector<bool> seen(total, false);
+    engine::HeadMask mask;
+    for (int head : spec.heads()) {
+      if (head < 0 || head >= total || seen[head]) {
+        return MarkPermanent(absl::InvalidArgumentError(absl::StrCat(
+            "mask (phase ", spec.phase(), ", index ", spec.index(), ") has head ", head,
+            head < 0 || head >= total ? " outside [0, " : " twice; model has ", total, ")")));
+      }
+      seen[head] = true;
+      mask.push_back(head);
+    }
+    masks.push_back(std::move(mask));
+  }
+  return masks;
+}
+
+EngineExecutor::EngineExecutor(ExecutorOptions options)
+    : options_(std::move(options)), models_(options_.max_cached_models) {}
+
+absl::StatusOr<std::shared_ptr<const std::string>> EngineExecutor::GetDataset(
+    const std::string& sha256, const DatasetFetcher& fetch) {
+  const std::string key = absl::AsciiStrToLower(sha256);
+  if (auto hit = Lookup(&datasets_, key)) return hit;
+  absl::StatusOr<std::string> text = fetch(key);
+  if (!text.ok()) {
+    return text.status().code() == absl::StatusCode::kNotFound ? MarkPermanent(text.status())
+                                                               : text.status();
+  }
+  const std::string got = engine::Sha256Hex(*text);
+  if (got != key) {
+    return absl::DataLossError(
+        absl::StrCat("dataset ", key, ": the server sent text whose SHA-256 is ", got));
+  }
+  auto value = std::make_shared<const std::string>(std::move(*text));
+  Insert(&datasets_, key, value, options_.max_cached_datasets);
+  return value;
+}
+
+absl::StatusOr<std::shared_ptr<const EngineExecutor::Tokens>> EngineExecutor::GetTokens(
+    const LoadedModel& model, const std::string& dataset_sha256, const DatasetFetcher& fetch) {
+  const std::string key = absl::StrCat(model.fingerprint.path, "|", model.fingerprint.sha256,
+                                       "|", absl::AsciiStrToLower(dataset_sha256));
+  if (auto hit = Lookup(&tokens_, key)) return hit;
+  absl::StatusOr<std::shared_ptr<const std::string>> text = GetDataset(dataset_sha256, fetch);
+  if (!text.ok()) return text.status();
+  auto tokens = std::make_shared<const Tokens>(model.tokenizer->Encode(**text));
+  Insert(&tokens_, key, tokens, options_.max_cached_datasets);
+  return tokens;
+}
+
+absl::StatusOr<std::vector<engine::MaskNll>> EngineExecutor::EvaluateMasks(
+    const LoadedModel& model, const torch::Tensor& chunks,
+    const std::vector<engine::HeadMask>& masks, engine::Method method, TaskControl* control) {
+  const int64_t n = static_cast<int64_t>(masks.size());
+  int64_t batch = options_.masks_per_batch > 0 ? options_.masks_per_batch : n;
+  if (options_.test_sleep_per_mask_ms > 0) batch = 1;
+  std::vector<engine::MaskNll> out;
+  out.reserve(n);
+  for (int64_t begin = 0; begin < n; begin += batch) {
+    if (control->ShouldStop()) return absl::AbortedError(AbortReasonName(control->reason()));
+    const int64_t size = std::min(batch, n - begin);
+    int64_t reported = 0;
+    engine::ProgressFn progress = [&](int64_t done, int64_t) {
+      control->AddMasksDone(done - reported);
+      reported = done;
+    };
+    absl::StatusOr<std::vector<engine::MaskNll>> nll = model.gpt2->Evaluate(
+        chunks, absl::MakeConstSpan(masks).subspan(begin, size), method, progress);
+    if (!nll.ok()) return nll.status();
+    control->AddMasksDone(size - reported);
+    out.insert(out.end(), nll->begin(), nll->end());
+    if (options_.test_sleep_per_mask_ms > 0 &&
+        !SleepUnlessStopped(options_.test_sleep_per_mask_ms, control)) {
+      return absl::AbortedError(AbortReasonName(control->reason()));
+    }
+  }
+  return out;
+}
+
+struct EngineExecutor::Prepared {
+  std::unique_ptr<ArtifactCache::Handle> artifact;  // Pins a fetched model while in use.
+  std::shared_ptr<const LoadedModel> model;
+  engine::EngineOptions engine;
+  torch::Tensor chunks;
+  std::vector<engine::HeadMask> masks;
+};
+
+absl::StatusOr<EngineExecutor::Prepared> EngineExecutor::Prepare(const ablate::v1::Task& task,
+                                                                 const DatasetFetcher& fetch) {
+  Prepared p;
+  if (task.method() < 1 || task.method() > 3) {
+    return MarkPermanent(absl::InvalidArgumentError(
+        absl::StrCat("task has no valid method (", task.method(), ")")));
+  }
+  std::string path = task.model().path();
+  if (path.empty() && !task.model().artifact_digest().empty()) {
+    if (options_.artifacts == nullptr) {
+      return absl::FailedPreconditionError("model given by artifact digest, but this worker has no artifact cache");
+    }
+    auto handle = options_.artifacts->Acquire(task.model().artifact_digest());
+    if (!handle.ok()) return handle.status();
+    p.artifact = std::move(*handle);
+    path = p.artifact->path();
+  }
+  if (path.empty()) return MarkPermanent(absl::InvalidArgumentError("task names no model"));
+  p.engine = options_.engine;
+  p.engine.dtype = task.dtype() == ablate::v1::DTYPE_UNSPECIFIED
+                       ? engine::DType::kFloat32
+                       : static_cast<engine::DType>(task.dtype());
+  auto model = models_.Get(path, task.model().sha256(), p.engine);
+  if (!model.ok()) return model.status();
+  p.model = *std::move(model);
+  const ModelFingerprint& f = p.model->fingerprint;
+  absl::Status shape = CheckShape(task.model().shape(), f.config, f.path);
+  if (!shape.ok()) return shape;
+  auto tokens = GetTokens(*p.model, task.dataset_sha256(), fetch);
+  if (!tokens.ok()) return tokens.status();
+  auto chunks = MakeChunks(**tokens, task.n_chunks(), task.seq_len(), task.bos_per_chunk(),
+                           p.model->tokenizer->eot_id());
+  if (!chunks.ok()) return MarkPermanent(chunks.status());
+  p.chunks = *std::move(chunks);
+  auto masks = TaskMasks(task, f.config);
+  if (!masks.ok()) return masks.status();
+  p.masks = *std::move(masks);
+  return p;
+}
+
+absl::StatusOr<TaskOutput> EngineExecutor::Execute(const ablate::v1::Task& task,
+                                                   const DatasetFetcher& fetch_dataset,
+                                                   TaskControl* control) {
+  const auto start = Clock::now();
+  if (options_.test_fail_tasks) return absl::InternalError("injected failure (--test-fail-tasks)");
+  auto p = Prepare(task, fetch_dataset);
+  if (!p.ok()) return p.status();
+  auto nll = EvaluateMasks(*p->model, p->chunks, p->masks,
+                           static_cast<engine::Method>(task.method()), control);
+  if (!nll.ok()) return nll.status();
+  TaskOutput output;
+  for (int i = 0; i < task.masks_size(); ++i) {
+    ablate::v1::MaskResult* r = &output.results.emplace_back();
+    r->set_phase(task.masks(i).phase());
+    r->set_index(task.masks(i).index());
+    r->set_nll_sum((*nll)[i].nll_sum);
+    r->set_n_tokens((*nll)[i].n_tokens);
+  }
+  ablate::v1::ResultMeta& meta = output.meta;
+  meta.set_model_sha256(p->model->fingerprint.sha256);
+  meta.set_dataset_sha256(absl::AsciiStrToLower(task.dataset_sha256()));
+  meta.set_tokens_scored(nll->empty() ? 0 : nll->front().n_tokens);
+  meta.set_device(p->engine.device);
+  meta.set_dtype(static_cast<ablate::v1::DType>(p->engine.dtype));
+  meta.set_software_version(ABLATE_VERSION);
+  meta.set_seconds(std::chrono::duration<double>(Clock::now() - start).count());
+  return output;
+}
+
+}  // namespace ablate::worker

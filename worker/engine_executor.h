@@ -1,0 +1,81 @@
+// Copyright: the ablate authors.
+//
+// EngineExecutor: the real TaskExecutor. For a task it
+//   1. gets the model from its ModelCache (digest verified before first use),
+//   2. gets the dataset text by SHA-256 (fetched from the server once, digest verified, cached),
+//   3. tokenizes (cached per model and dataset) and cuts the chunks (chunks.h),
+//   4. evaluates the task's masks with engine::Gpt2::Evaluate, in batches of
+//      `masks_per_batch` so a cancel or lost lease stops it between batches.
+// A model named by artifact_digest instead of a path is fetched into the ArtifactCache first
+// (ModelRef.sha256, if set, is still checked against its model.safetensors).
+// Errors a retry cannot fix (digest mismatch, bad checkpoint, model shape not the one the job
+// names, text too short, head index out of range) carry MarkPermanent.
+//
+// Thread-safety: Execute from one thread at a time.
+#ifndef ABLATE_WORKER_ENGINE_EXECUTOR_H_
+#define ABLATE_WORKER_ENGINE_EXECUTOR_H_
+
+#include <list>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "worker/artifact_cache.h"
+#include "worker/engine/gpt2.h"
+#include "worker/model_cache.h"
+#include "worker/task_executor.h"
+
+namespace ablate::worker {
+
+struct ExecutorOptions {
+  engine::EngineOptions engine;  // device, threads, batch limits; dtype comes from each task.
+  int max_cached_models = 2;
+  int max_cached_datasets = 4;
+  // Where models named by artifact digest (ModelRef.artifact_digest) come from; null = such
+  // tasks fail (non-permanently: another worker may have a cache).
+  std::shared_ptr<ArtifactCache> artifacts;
+  // Masks per Evaluate call: the granularity of cancellation. 0 = a whole task at once
+  // (fastest for the `mean` method, which recomputes the clean means per call).
+  int masks_per_batch = 0;
+  // Test hooks. Sleep this long after each mask (evaluating one mask per call).
+  int test_sleep_per_mask_ms = 0;
+  // Fail every task with a non-permanent error (a poison worker).
+  bool test_fail_tasks = false;
+};
+
+class EngineExecutor : public TaskExecutor {
+ public:
+  explicit EngineExecutor(ExecutorOptions options);
+
+  absl::StatusOr<TaskOutput> Execute(const ablate::v1::Task& task,
+                                     const DatasetFetcher& fetch_dataset,
+                                     TaskControl* control) override;
+
+ private:
+  using Tokens = std::vector<int>;
+  absl::StatusOr<std::shared_ptr<const std::string>> GetDataset(const std::string& sha256,
+                                                                const DatasetFetcher& fetch);
+  absl::StatusOr<std::shared_ptr<const Tokens>> GetTokens(const LoadedModel& model,
+                                                          const std::string& dataset_sha256,
+                                                          const DatasetFetcher& fetch);
+  struct Prepared;
+  absl::StatusOr<Prepared> Prepare(const ablate::v1::Task& task, const DatasetFetcher& fetch);
+  absl::StatusOr<std::vector<engine::MaskNll>> EvaluateMasks(
+      const LoadedModel& model, const torch::Tensor& chunks,
+      const std::vector<engine::HeadMask>& masks, engine::Method method, TaskControl* control);
+
+  const ExecutorOptions options_;
+  ModelCache models_;
+  std::list<std::pair<std::string, std::shared_ptr<const std::string>>> datasets_;  // MRU first
+  std::list<std::pair<std::string, std::shared_ptr<const Tokens>>> tokens_;        // MRU first
+};
+
+// Task.masks -> engine masks. Errors (permanent): a head index outside [0, n_layer * n_head),
+// or a head listed twice.
+absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& task,
+                                                        const engine::Gpt2Config& config);
+
+}  // namespace ablate::worker
+
+#endif  // ABLATE_WORKER_ENGINE_EXECUTOR_H_

@@ -1,0 +1,291 @@
+// Copyright: the ablate authors.
+#include "worker/offline.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "storage/analysis/cumulative_order.h"
+#include "storage/analysis/tables.h"
+#include "worker/chunks.h"
+#include "worker/engine/sha256.h"
+#include "worker/engine/tokenizer.h"
+#include "worker/model_cache.h"
+
+namespace ablate::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// Prints "eval: done/total masks, s, masks/s" on stderr at most every 2 s, and at the end.
+class ProgressLine {
+ public:
+  ProgressLine(bool enabled, int64_t total) : enabled_(enabled), total_(total) {}
+  void Update(int64_t done, bool force = false) {
+    auto now = Clock::now();
+    if (!enabled_ || (!force && now - last_ < std::chrono::seconds(2))) return;
+    last_ = now;
+    double s = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "eval: %lld/%lld masks, %.1f s, %.2f masks/s\n",
+                 static_cast<long long>(done), static_cast<long long>(total_), s,
+                 s > 0 ? done / s : 0.0);
+  }
+
+ private:
+  bool enabled_;
+  int64_t total_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = Clock::now();
+};
+
+std::vector<analysis::MaskNll> ToAnalysis(const std::vector<engine::MaskNll>& nll) {
+  std::vector<analysis::MaskNll> out;
+  for (const engine::MaskNll& m : nll) out.push_back({m.nll_sum, m.n_tokens});
+  return out;
+}
+
+absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model,
+                                                        const torch::Tensor& chunks,
+                                                        const std::vector<engine::HeadMask>& masks,
+                                                        engine::Method method,
+                                                        ProgressLine* progress, int64_t* done) {
+  const int64_t before = *done;
+  engine::ProgressFn fn = [&](int64_t finished, int64_t) {
+    *done = before + finished;
+    progress->Update(*done);
+  };
+  auto nll = model.gpt2->Evaluate(chunks, masks, method, fn);
+  if (!nll.ok()) return nll.status();
+  *done = before + static_cast<int64_t>(masks.size());
+  return ToAnalysis(*nll);
+}
+
+json ModelJson(const ModelFingerprint& f) {
+  return {{"path", f.path},           {"sha256", f.sha256},
+          {"n_layer", f.config.n_layer}, {"n_head", f.config.n_head},
+          {"n_embd", f.config.n_embd},   {"n_positions", f.config.n_positions},
+          {"vocab_size", f.config.vocab_size}};
+}
+
+// Baseline + every head alone; fills "heads", returns the per-head deltas in flat order.
+absl::StatusOr<std::vector<double>> IndividualPhase(const LoadedModel& model,
+                                                    const torch::Tensor& chunks,
+                                                    const EvalOptions& options,
+                                                    ProgressLine* progress, int64_t* done,
+                                                    json* out) {
+  const engine::Gpt2Config& c = model.fingerprint.config;
+  std::vector<engine::HeadMask> masks(1);
+  for (int h = 0; h < c.n_heads_total(); ++h) masks.push_back({h});
+  auto nll = Evaluate(model, chunks, masks, options.method, progress, done);
+  if (!nll.ok()) return nll.status();
+  auto table = analysis::BuildHeadTable(nll->front(), absl::MakeConstSpan(*nll).subspan(1),
+                                        c.n_layer, c.n_head);
+  if (!table.ok()) return table.status();
+  auto baseline = analysis::Perplexity(nll->front());
+  if (!baseline.ok()) return baseline.status();
+  (*out)["baseline_ppl"] = *baseline;
+  (*out)["n_tokens_scored"] = nll->front().n_tokens;
+  std::vector<double> deltas;
+  for (const analysis::HeadResult& r : *table) {
+    (*out)["heads"].push_back({{"layer", r.layer}, {"head", r.head}, {"ppl", r.ppl},
+                               {"delta", r.delta}});
+    deltas.push_back(r.delta);
+  }
+  return deltas;
+}
+
+// Curve points k = 0..L*H for `order`; fills "cumulative" (and the baseline if not yet set).
+absl::Status CumulativePhase(const LoadedModel& model, const torch::Tensor& chunks,
+                             const std::vector<int>& order, const EvalOptions& options,
+                             ProgressLine* progress, int64_t* done, json* out) {
+  std::vector<engine::HeadMask> masks(1);
+  for (int head : order) {
+    engine::HeadMask next = masks.back();
+    next.push_back(head);
+    masks.push_back(std::move(next));
+  }
+  auto nll = Evaluate(model, chunks, masks, options.method, progress, done);
+  if (!nll.ok()) return nll.status();
+  if (!out->contains("baseline_ppl")) {
+    auto baseline = analysis::Perplexity(nll->front());
+    if (!baseline.ok()) return baseline.status();
+    (*out)["baseline_ppl"] = *baseline;
+    (*out)["n_tokens_scored"] = nll->front().n_tokens;
+  }
+  auto curve = analysis::BuildCurve((*out)["baseline_ppl"].get<double>(), *nll);
+  if (!curve.ok()) return curve.status();
+  const int n_head = model.fingerprint.config.n_head;
+  (*out)["cumulative"] = json::array();
+  for (const analysis::CurveResult& p : *curve) {
+    json head = p.removed == 0 ? json(nullptr)
+                               : json::array({order[p.removed - 1] / n_head,
+                                              order[p.removed - 1] % n_head});
+    (*out)["cumulative"].push_back({{"removed", p.removed}, {"ppl", p.ppl}, {"head", head}});
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> OrderEntry(const json& e, const engine::Gpt2Config& c) {
+  if (e.is_number_integer()) return e.get<int>();
+  if (e.is_array() && e.size() == 2 && e[0].is_number_integer() && e[1].is_number_integer()) {
+    int layer = e[0].get<int>(), head = e[1].get<int>();
+    if (layer < 0 || layer >= c.n_layer || head < 0 || head >= c.n_head) return -1;
+    return layer * c.n_head + head;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("entry ", e.dump(), " is neither [layer, head] nor a flat index"));
+}
+
+}  // namespace
+
+absl::StatusOr<SweepKind> ParseSweepKind(const std::string& name) {
+  if (name == "individual") return SweepKind::kIndividual;
+  if (name == "cumulative") return SweepKind::kCumulative;
+  if (name == "full") return SweepKind::kFull;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown sweep '", name, "' (expected individual, cumulative or full)"));
+}
+
+std::string SweepKindName(SweepKind sweep) {
+  switch (sweep) {
+    case SweepKind::kIndividual:
+      return "individual";
+    case SweepKind::kCumulative:
+      return "cumulative";
+    case SweepKind::kFull:
+      return "full";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return out.str();
+}
+
+absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& json) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
+    out << json.dump(2) << "\n";
+    if (!out.flush()) return absl::DataLossError(absl::StrCat("error writing ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int>> ReadOrderFile(const std::string& path,
+                                               const engine::Gpt2Config& config) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
+  json entries = json::array();
+  if (doc.is_object() && doc.contains("cumulative") && doc["cumulative"].is_array()) {
+    for (const json& p : doc["cumulative"]) {
+      if (p.is_object() && p.contains("head") && !p["head"].is_null()) entries.push_back(p["head"]);
+    }
+  } else if (doc.is_array()) {
+    entries = doc;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": expected a JSON array of [layer, head] or an eval output with \"cumulative\""));
+  }
+  const int total = config.n_heads_total();
+  std::vector<int> order;
+  std::vector<bool> seen(total, false);
+  for (const json& e : entries) {
+    auto flat = OrderEntry(e, config);
+    if (!flat.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", flat.status().message()));
+    if (*flat < 0 || *flat >= total || seen[*flat]) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": entry ", e.dump(),
+                                                     " is out of range or repeated"));
+    }
+    seen[*flat] = true;
+    order.push_back(*flat);
+  }
+  if (static_cast<int>(order.size()) != total) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": names ", order.size(),
+                                                   " heads, the model has ", total));
+  }
+  return order;
+}
+
+absl::StatusOr<std::vector<int>> TokenizeFile(const std::string& model_dir,
+                                              const std::string& text_file) {
+  auto tokenizer = engine::Tokenizer::Load(model_dir);
+  if (!tokenizer.ok()) return tokenizer.status();
+  auto text = ReadFile(text_file);
+  if (!text.ok()) return text.status();
+  return (*tokenizer)->Encode(*text);
+}
+
+absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
+  const auto start = Clock::now();
+  if (options.sweep == SweepKind::kCumulative && options.order_file.empty()) {
+    return absl::InvalidArgumentError("--order is required for --sweep cumulative");
+  }
+  if (options.sweep != SweepKind::kCumulative && !options.order_file.empty()) {
+    return absl::InvalidArgumentError("--order is only used with --sweep cumulative");
+  }
+  auto model = LoadModel(options.model_dir, "", options.engine);
+  if (!model.ok()) return model.status();
+  const LoadedModel& m = **model;
+  auto text = ReadFile(options.text_file);
+  if (!text.ok()) return text.status();
+  std::vector<int> tokens = m.tokenizer->Encode(*text);
+  auto chunks = MakeChunks(tokens, options.n_chunks, options.seq_len, options.bos,
+                           m.tokenizer->eot_id());
+  if (!chunks.ok()) return chunks.status();
+  std::vector<int> order;
+  if (options.sweep == SweepKind::kCumulative) {
+    auto read = ReadOrderFile(options.order_file, m.fingerprint.config);
+    if (!read.ok()) return read.status();
+    order = *std::move(read);
+  }
+  const int total = m.fingerprint.config.n_heads_total();
+  const bool individual = options.sweep != SweepKind::kCumulative;
+  const bool cumulative = options.sweep != SweepKind::kIndividual;
+  ProgressLine progress(options.progress, (individual ? total + 1 : 0) + (cumulative ? total + 1 : 0));
+  int64_t done = 0;
+  json out = {{"heads", json::array()}};
+  if (individual) {
+    auto deltas = IndividualPhase(m, *chunks, options, &progress, &done, &out);
+    if (!deltas.ok()) return deltas.status();
+    if (cumulative) {
+      auto derived = analysis::CumulativeOrder(*deltas, m.fingerprint.config.n_layer,
+                                               m.fingerprint.config.n_head);
+      if (!derived.ok()) return derived.status();
+      order = *std::move(derived);
+    }
+  }
+  if (cumulative) {
+    absl::Status s = CumulativePhase(m, *chunks, order, options, &progress, &done, &out);
+    if (!s.ok()) return s;
+  }
+  progress.Update(done, /*force=*/true);
+  out["model"] = ModelJson(m.fingerprint);
+  out["method"] = engine::MethodName(options.method);
+  out["sweep"] = SweepKindName(options.sweep);
+  out["n_chunks"] = options.n_chunks;
+  out["seq_len"] = options.seq_len;
+  out["bos"] = options.bos;
+  out["device"] = options.engine.device;
+  out["dtype"] = engine::DTypeName(options.engine.dtype);
+  out["dataset_sha256"] = engine::Sha256Hex(*text);
+  out["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
+}
+
+}  // namespace ablate::worker

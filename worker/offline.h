@@ -1,0 +1,72 @@
+// Copyright: the ablate authors.
+//
+// The worker's offline commands (no server): `eval` runs a sweep on this machine and returns
+// the result as JSON; `tokenize` returns a text's token ids. main.cc turns flags into these
+// options structs and writes the results.
+//
+// eval JSON (layers and heads from 0, delta a fraction):
+//   {"baseline_ppl": x, "n_tokens_scored": n,
+//    "heads": [{"layer": l, "head": h, "ppl": p, "delta": d}, ...],          // individual/full
+//    "cumulative": [{"removed": k, "ppl": p, "head": [l, h] or null}, ...],  // cumulative/full
+//    "model": {"path", "sha256", "n_layer", "n_head", "n_embd", "n_positions", "vocab_size"},
+//    "seconds": s}
+// plus "method", "sweep", "n_chunks", "seq_len", "bos", "device", "dtype", "dataset_sha256".
+// PPLs are computed exactly as the server computes them (storage/analysis/tables.h) from the
+// engine's per-mask NLL sums; `heads` is empty for a cumulative-only sweep.
+//
+// Thread-safety: reentrant; each call loads its own model.
+#ifndef ABLATE_WORKER_OFFLINE_H_
+#define ABLATE_WORKER_OFFLINE_H_
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/engine/gpt2.h"
+#include "worker/engine/gpt2_weights.h"
+
+namespace ablate::worker {
+
+enum class SweepKind { kIndividual = 1, kCumulative = 2, kFull = 3 };  // = ablate.v1.Sweep
+
+absl::StatusOr<SweepKind> ParseSweepKind(const std::string& name);  // individual|cumulative|full
+std::string SweepKindName(SweepKind sweep);
+
+struct EvalOptions {
+  std::string model_dir;
+  std::string text_file;
+  std::string order_file;  // Cumulative order; required for (only allowed with) kCumulative.
+  int n_chunks = 0;
+  int seq_len = 0;
+  engine::Method method = engine::Method::kZero;
+  SweepKind sweep = SweepKind::kIndividual;
+  bool bos = false;  // <|endoftext|> at the start of every chunk (chunks.h).
+  engine::EngineOptions engine;
+  bool progress = true;  // A progress line on stderr every few seconds.
+};
+
+// Runs the sweep and returns the JSON above. Errors name the flag or file at fault:
+// unreadable text/order file, bad order, model errors, text too short (InvalidArgument).
+absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options);
+
+// Reads a cumulative order file: a JSON array of [layer, head] pairs or of flat indices, or
+// an eval output object (its "cumulative" heads are used). Must name all L*H heads once.
+absl::StatusOr<std::vector<int>> ReadOrderFile(const std::string& path,
+                                               const engine::Gpt2Config& config);
+
+// The token ids of `text_file` under the tokenizer in `model_dir`.
+absl::StatusOr<std::vector<int>> TokenizeFile(const std::string& model_dir,
+                                              const std::string& text_file);
+
+// Reads a whole file; errors name it.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Writes `json` (indented) to `path`, via a temporary file and rename.
+absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& json);
+
+}  // namespace ablate::worker
+
+#endif  // ABLATE_WORKER_OFFLINE_H_
