@@ -86,7 +86,7 @@ CLI::App* JobCommand(CLI::App& app, const char* name, const char* help, Flags* f
   return c;
 }
 
-void AddCommands(CLI::App& app, Flags* f, Action* action) {
+void AddJobCommands(CLI::App& app, Flags* f, Action* action) {
   AddSubmit(app, action, &f->submit, &f->spec, &f->wait, &f->watch);
   CLI::App* c = JobCommand(app, "watch", "Follow a job until it ends (exit 0 if it succeeded)", f);
   c->add_option("--reconnect-timeout", f->reconnect_s, "Seconds to keep reconnecting")
@@ -108,7 +108,10 @@ void AddCommands(CLI::App& app, Flags* f, Action* action) {
   });
   c = JobCommand(app, "cancel", "Cancel a job", f);
   c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunCancel(s, f->job, o); }; });
-  c = JobCommand(app, "heads", "Per-head table: PPL and dPPL of each head ablated alone", f);
+}
+
+void AddQueryCommands(CLI::App& app, Flags* f, Action* action) {
+  CLI::App* c = JobCommand(app, "heads", "Per-head table: PPL and dPPL of each head ablated alone", f);
   c->add_option("--top", f->top, "Only the first N rows (0 = all)")->check(CLI::NonNegativeNumber);
   c->add_option("--sort", f->sort, "delta (most harmful first) | abs (largest |dPPL|) | layer")
       ->check(CLI::IsMember({"delta", "abs", "layer"}))
@@ -141,7 +144,10 @@ void AddCommands(CLI::App& app, Flags* f, Action* action) {
   c->callback([=] {
     *action = [=](auto& s, auto& o) { return ac::RunLayers(s, f->job, f->series, FormatOf(f->format), o); };
   });
-  c = JobCommand(app, "report", "Markdown report + SVG figures of a finished job", f);
+}
+
+void AddReportCommand(CLI::App& app, Flags* f, Action* action) {
+  CLI::App* c = JobCommand(app, "report", "Markdown report + SVG figures of a finished job", f);
   c->add_option("--series", f->series, "Per-layer series file for the correlation");
   c->add_option("--criteria", f->criteria,
                 "Success criteria, JSON: [{\"metric\":\"max_heads@1.5\",\"op\":\">=\",\"value\":25}]");
@@ -169,7 +175,9 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_TLS_CA");
   app.add_option("--timeout", f.timeout_s, "Seconds per request")->capture_default_str();
   Action action;
-  AddCommands(app, &f, &action);
+  AddJobCommands(app, &f, &action);
+  AddQueryCommands(app, &f, &action);
+  AddReportCommand(app, &f, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
