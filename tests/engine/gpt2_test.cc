@@ -187,41 +187,11 @@ TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
 
 // ---- Closed form ------------------------------------------------------------------------
 
-using copy_model::kCopyEmbd;
+using copy_model::AblatedPplClosedForm;
+using copy_model::CleanPplClosedForm;
+using copy_model::ClosedFormNll;
 using copy_model::kCopyVocab;
-using copy_model::kEps;
 using copy_model::kGamma;
-using copy_model::kKappa;
-using copy_model::VarianceOf;
-
-// NLL of a target given the final residual stream's token part (the position one-hot is
-// the only other nonzero entry): logit_v = kKappa (x_v - mean) / sqrt(var + eps).
-double ClosedFormNll(const std::vector<double>& tok, int target) {
-  std::vector<double> nonzero(tok);
-  nonzero.push_back(1.0);  // position one-hot
-  const double s = std::sqrt(VarianceOf(nonzero, kCopyEmbd) + kEps);
-  double sum = 0;  // the mean cancels in the softmax
-  for (double v : tok) sum += std::exp(kKappa * v / s);
-  return std::log(sum) - kKappa * tok[target] / s;
-}
-
-// Chunks "A B A B ..." of T tokens. Clean: position 0 holds (1 + gamma) at A (it copies
-// itself); position i >= 1 holds 1 at t_i and gamma at t_(i-1) = t_(i+1), the target.
-double CleanPplClosedForm(int T) {
-  const double V = kCopyVocab, d = kCopyEmbd;
-  const double s0 = std::sqrt(VarianceOf({1 + kGamma, 1}, d) + kEps);
-  const double s = std::sqrt(VarianceOf({1, kGamma, 1}, d) + kEps);
-  const double nll0 = std::log(V - 1 + std::exp(kKappa * (1 + kGamma) / s0));
-  const double nll_i =
-      std::log(V - 2 + std::exp(kKappa / s) + std::exp(kKappa * kGamma / s)) - kKappa * kGamma / s;
-  return std::exp((nll0 + (T - 2) * nll_i) / (T - 1));
-}
-
-// Copy head zeroed: only t_i in the token dims and the target differs from it.
-double AblatedPplClosedForm() {
-  const double s = std::sqrt(VarianceOf({1, 1}, kCopyEmbd) + kEps);
-  return kCopyVocab - 1 + std::exp(kKappa / s);
-}
 
 // Copy head replaced by its mean z: gamma times the frequency of each copied token.
 double MeanAblatedPpl(const torch::Tensor& chunks) {

@@ -1,0 +1,154 @@
+// Copyright: the ablate authors.
+#include "worker/engine/tools/bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "worker/engine/gpt2.h"
+#include "worker/engine/gpt2_forward.h"
+#include "worker/engine/gpt2_random.h"
+#include "worker/engine/sweep.h"
+#include "worker/engine/tools/flops.h"
+#include "worker/engine/tools/naive.h"
+
+namespace ablate::engine::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+void Sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+double PeakRssMb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// GFLOP/s of a [1024, 768] x [768, 2304] product (GPT-2 small's c_attn on 1024 tokens).
+double MatmulGflops(const torch::Device& device, torch::ScalarType dtype) {
+  c10::InferenceMode guard;
+  auto opt = torch::dtype(dtype).device(device);
+  torch::Tensor a = torch::randn({1024, 768}, opt), b = torch::randn({768, 2304}, opt);
+  torch::Tensor c = torch::empty({1024, 2304}, opt);
+  for (int i = 0; i < 3; ++i) torch::matmul_out(c, a, b);
+  Sync(device);
+  int reps = 0;
+  const auto start = Clock::now();
+  while (reps < 5 || Since(start) < 1.0) {
+    torch::matmul_out(c, a, b);
+    if (device.is_mps()) c.sum().item<float>();
+    Sync(device);
+    ++reps;
+  }
+  return 2.0 * 1024 * 768 * 2304 * reps / Since(start) / 1e9;
+}
+
+std::vector<HeadMask> SweepMasks(const Gpt2Config& c, int limit) {
+  std::vector<HeadMask> masks = {{}};
+  const int n = limit < 0 ? c.n_heads_total() : std::min(limit, c.n_heads_total());
+  for (int h = 0; h < n; ++h) masks.push_back({h});
+  return masks;
+}
+
+struct Timed {
+  double seconds = 0;
+  std::vector<double> nll;
+};
+
+absl::StatusOr<Timed> TimeEngine(const Gpt2& model, const torch::Tensor& chunks,
+                                 const std::vector<HeadMask>& masks) {
+  auto warm = model.Evaluate(chunks.slice(1, 0, std::min<int64_t>(chunks.size(1), 16)), {{0}},
+                             Method::kZero);
+  if (!warm.ok()) return warm.status();
+  const auto start = Clock::now();
+  auto r = model.Evaluate(chunks, masks, Method::kZero);
+  if (!r.ok()) return r.status();
+  Timed t{Since(start), {}};
+  for (const MaskNll& m : *r) t.nll.push_back(m.nll_sum);
+  return t;
+}
+
+Timed TimeNaive(const Gpt2Weights& w, const torch::Device& device, torch::ScalarType dtype,
+                const torch::Tensor& chunks, const std::vector<HeadMask>& masks) {
+  const internal::DeviceModel m = internal::ToDevice(w, device, dtype);
+  const torch::Tensor tokens = chunks.to(device);
+  NaiveZeroSweep(m, tokens.slice(1, 0, std::min<int64_t>(tokens.size(1), 16)), {{0}});  // warm
+  const auto start = Clock::now();
+  std::vector<double> nll = NaiveZeroSweep(m, tokens, masks);
+  return Timed{Since(start), nll};
+}
+
+}  // namespace
+
+absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
+  absl::StatusOr<DType> dtype = ParseDType(o.dtype);
+  if (!dtype.ok()) return dtype.status();
+  const Gpt2Config config;  // GPT-2 small: 12 x 12 x 768, vocab 50257, 1024 positions
+  const Gpt2Weights weights = RandomWeights(config, o.seed);
+  EngineOptions eo;
+  eo.device = o.device;
+  eo.dtype = *dtype;
+  eo.threads = o.threads;
+  eo.max_batch_rows = o.max_batch_rows;
+  eo.vocab_slice = o.vocab_slice;
+  eo.allow_tf32 = o.allow_tf32;
+  absl::StatusOr<std::unique_ptr<Gpt2>> model = Gpt2::Create(weights, eo);
+  if (!model.ok()) return model.status();
+  torch::manual_seed(o.seed);
+  const torch::Tensor chunks = torch::randint(0, config.vocab_size, {o.n_chunks, o.seq_len}, torch::kLong);
+  const torch::Device device = o.device == "cpu" ? torch::Device(torch::kCPU) : torch::Device(o.device);
+  const torch::ScalarType st = *dtype == DType::kFloat32 ? torch::kFloat
+                               : *dtype == DType::kBFloat16 ? torch::kBFloat16 : torch::kHalf;
+  const double matmul = MatmulGflops(device, st);
+  const std::vector<HeadMask> masks = SweepMasks(config, o.limit_heads);
+  const SweepFlops flops = CountFlops(config, o.n_chunks, o.seq_len, masks);
+  absl::StatusOr<Timed> engine = TimeEngine(**model, chunks, masks);
+  if (!engine.ok()) return engine.status();
+  const double rss = PeakRssMb();
+  const double bound = flops.engine / (matmul * 1e9);
+  out << absl::StrFormat(
+      "model: GPT-2 small shape, random weights; %d x %d tokens; device %s, %s, %d threads\n"
+      "matmul 1024x768x2304: %.1f GFLOP/s\n"
+      "engine: %d masks in %.3f s = %.2f masks/s; %.1f GFLOP performed (naive count %.1f)\n"
+      "engine: %.1f GFLOP/s achieved; matmul-rate bound %.3f s; time / bound = %.2f\n"
+      "engine: peak resident memory %.0f MB (process, incl. weights)\n",
+      o.n_chunks, o.seq_len, o.device, o.dtype, torch::get_num_threads(), matmul, masks.size(),
+      engine->seconds, masks.size() / engine->seconds, flops.engine / 1e9, flops.naive / 1e9,
+      flops.engine / 1e9 / engine->seconds, bound, engine->seconds / bound, rss);
+  std::string naive_json;
+  if (o.compare_naive) {
+    const Timed naive = TimeNaive(weights, device, st, chunks, masks);
+    double max_rel = 0;
+    for (size_t i = 0; i < masks.size(); ++i) {
+      max_rel = std::max(max_rel, std::abs(engine->nll[i] / naive.nll[i] - 1.0));
+    }
+    out << absl::StrFormat(
+        "naive: %.3f s = %.2f masks/s, %.1f GFLOP/s; engine speedup %.2fx; max |nll/naive - 1| = %.2g\n",
+        naive.seconds, masks.size() / naive.seconds, flops.naive / 1e9 / naive.seconds,
+        naive.seconds / engine->seconds, max_rel);
+    naive_json = absl::StrFormat(", \"naive_seconds\": %.4f, \"speedup\": %.3f, \"max_rel_diff\": %.3g",
+                                 naive.seconds, naive.seconds / engine->seconds, max_rel);
+  }
+  out << absl::StrFormat(
+      "RESULT {\"device\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"n_chunks\": %d, "
+      "\"seq_len\": %d, \"masks\": %d, \"seconds\": %.4f, \"masks_per_s\": %.3f, "
+      "\"gflop_engine\": %.2f, \"gflop_naive_count\": %.2f, \"gflops_achieved\": %.2f, "
+      "\"matmul_gflops\": %.2f, \"time_over_bound\": %.3f, \"peak_rss_mb\": %.0f%s}\n",
+      o.device, o.dtype, torch::get_num_threads(), o.n_chunks, o.seq_len, masks.size(),
+      engine->seconds, masks.size() / engine->seconds, flops.engine / 1e9, flops.naive / 1e9,
+      flops.engine / 1e9 / engine->seconds, matmul, engine->seconds / bound, rss, naive_json);
+  return absl::OkStatus();
+}
+
+}  // namespace ablate::engine::bench
