@@ -95,7 +95,7 @@ void AddJobCommands(CLI::App& app, Flags* f, Action* action) {
   c = JobCommand(app, "status", "Show one job", f);
   AddFormat(c, &f->format);
   c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunStatus(s, f->job, FormatOf(f->format), o); }; });
-  c = app.add_subcommand("list", "List jobs, newest first");
+  c = app.add_subcommand("list", "List jobs (all pages)");
   c->add_option("--state", f->state, "Only jobs in this state")
       ->check(CLI::IsMember({"queued", "running", "succeeded", "failed", "cancelled"}));
   c->add_option("--limit", f->limit, "At most this many jobs (0 = all)")->check(CLI::NonNegativeNumber);

@@ -123,9 +123,10 @@ Table StatsTable(const v1::DistributionStats& s) {
   AddKv(&t, "mean_abs_delta", mean_abs);
   AddKv(&t, "max_delta", PercentCell(s.max_delta(), 2));
   AddKv(&t, "max_head", TextCell(HeadName(s.max_head().layer(), s.max_head().head())));
-  AddKv(&t, "zipf_alpha", NumCell(s.zipf().alpha(), 3));
-  AddKv(&t, "zipf_c", NumCell(s.zipf().c(), 3));
-  AddKv(&t, "zipf_r2", NumCell(s.zipf().r2(), 3));
+  const bool fit = s.zipf().n_points() >= 2;  // Fewer nonzero deltas: no fit.
+  AddKv(&t, "zipf_alpha", fit ? NumCell(s.zipf().alpha(), 3) : TextCell("n/a"));
+  AddKv(&t, "zipf_c", fit ? NumCell(s.zipf().c(), 3) : TextCell("n/a"));
+  AddKv(&t, "zipf_r2", fit ? NumCell(s.zipf().r2(), 3) : TextCell("n/a"));
   AddKv(&t, "zipf_n", IntCell(s.zipf().n_points()));
   return t;
 }
