@@ -19,9 +19,23 @@ grpc::Status Invalid(const std::string& message) {
 
 }  // namespace
 
+grpc::Status ArtifactServiceImpl::CheckRole(const grpc::ServerContext& context,
+                                            Role role) const {
+  if (auth_ == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(auth_->Check(context, role));
+}
+
+grpc::Status ArtifactServiceImpl::CheckEitherRole(const grpc::ServerContext& context) const {
+  grpc::Status status = CheckRole(context, Role::kClient);
+  if (status.ok() || CheckRole(context, Role::kWorker).ok()) return grpc::Status::OK;
+  return status;
+}
+
 grpc::Status ArtifactServiceImpl::Upload(grpc::ServerContext* context,
                                          grpc::ServerReader<ablate::v1::UploadRequest>* reader,
                                          ablate::v1::UploadResponse* response) {
+  grpc::Status allowed = CheckRole(*context, Role::kClient);
+  if (!allowed.ok()) return allowed;
   ablate::v1::UploadRequest request;
   if (!reader->Read(&request)) return Invalid("upload: the stream ended before its header");
   if (!request.has_header()) return Invalid("upload: the first message must be a header");
@@ -60,9 +74,11 @@ grpc::Status ArtifactServiceImpl::Upload(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ArtifactServiceImpl::GetUploadStatus(grpc::ServerContext* /*context*/,
+grpc::Status ArtifactServiceImpl::GetUploadStatus(grpc::ServerContext* context,
                                                   const ablate::v1::ArtifactRef* request,
                                                   ablate::v1::UploadStatus* response) {
+  grpc::Status allowed = CheckRole(*context, Role::kClient);
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<ablate::v1::UploadStatus> status = store_->GetUploadStatus(request->digest());
   if (!status.ok()) return ToGrpcStatus(status.status());
   *response = *std::move(status);
@@ -72,6 +88,8 @@ grpc::Status ArtifactServiceImpl::GetUploadStatus(grpc::ServerContext* /*context
 grpc::Status ArtifactServiceImpl::Fetch(grpc::ServerContext* context,
                                         const ablate::v1::FetchRequest* request,
                                         grpc::ServerWriter<ablate::v1::FetchChunk>* writer) {
+  grpc::Status allowed = CheckRole(*context, Role::kWorker);
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<std::unique_ptr<storage::ArtifactStore::Blob>> blob =
       store_->OpenBlob(request->digest());
   if (!blob.ok()) return ToGrpcStatus(blob.status());
@@ -94,9 +112,11 @@ grpc::Status ArtifactServiceImpl::Fetch(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ArtifactServiceImpl::Stat(grpc::ServerContext* /*context*/,
+grpc::Status ArtifactServiceImpl::Stat(grpc::ServerContext* context,
                                        const ablate::v1::ArtifactRef* request,
                                        ablate::v1::ArtifactInfo* response) {
+  grpc::Status allowed = CheckEitherRole(*context);
+  if (!allowed.ok()) return allowed;
   absl::StatusOr<ablate::v1::ArtifactInfo> info = store_->Stat(request->digest());
   if (!info.ok()) return ToGrpcStatus(info.status());
   *response = *std::move(info);

@@ -2,9 +2,9 @@
 //
 // ArtifactService over an ArtifactStore (proto ablate.v1.ArtifactService): clients upload
 // checkpoint folders and texts in chunks (resumable), workers fetch them by digest. Handlers
-// only translate between proto and the store; authentication and roles are the server's
-// interceptor's business (Upload / GetUploadStatus: client role; Fetch: worker role; Stat:
-// either).
+// check the caller's role first (server/auth.h: Upload and GetUploadStatus need the client
+// token, Fetch the worker token, Stat either), then only translate between proto and the
+// store.
 //
 // Thread-safety: thread-safe (the store is); gRPC calls the handlers from many threads.
 #ifndef ABLATE_SERVER_ARTIFACT_SERVICE_H_
@@ -13,6 +13,7 @@
 #include <cstddef>
 
 #include "ablate/v1/ablate.grpc.pb.h"
+#include "server/auth.h"
 #include "storage/artifact_store.h"
 
 namespace ablate::server {
@@ -22,8 +23,9 @@ inline constexpr size_t kMaxArtifactChunkBytes = size_t{1} << 20;
 
 class ArtifactServiceImpl final : public ablate::v1::ArtifactService::Service {
  public:
-  // `store` must outlive the service.
-  explicit ArtifactServiceImpl(storage::ArtifactStore* store) : store_(store) {}
+  // `store` and `auth` must outlive the service; a null `auth` lets every call in.
+  ArtifactServiceImpl(storage::ArtifactStore* store, const Authenticator* auth)
+      : store_(store), auth_(auth) {}
 
   grpc::Status Upload(grpc::ServerContext* context,
                       grpc::ServerReader<ablate::v1::UploadRequest>* reader,
@@ -37,7 +39,12 @@ class ArtifactServiceImpl final : public ablate::v1::ArtifactService::Service {
                     ablate::v1::ArtifactInfo* response) override;
 
  private:
+  // OK if the caller holds one of the roles (the first role's error otherwise).
+  grpc::Status CheckRole(const grpc::ServerContext& context, Role role) const;
+  grpc::Status CheckEitherRole(const grpc::ServerContext& context) const;
+
   storage::ArtifactStore* const store_;
+  const Authenticator* const auth_;
 };
 
 }  // namespace ablate::server

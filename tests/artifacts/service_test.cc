@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -44,7 +45,7 @@ class ArtifactServiceTest : public ::testing::Test {
     auto store = storage::ArtifactStore::Open(options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    service_ = std::make_unique<server::ArtifactServiceImpl>(store_.get());
+    service_ = std::make_unique<server::ArtifactServiceImpl>(store_.get(), auth_.get());
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -124,6 +125,7 @@ class ArtifactServiceTest : public ::testing::Test {
   }
 
   TempDir tmp_;
+  std::unique_ptr<server::Authenticator> auth_;
   std::unique_ptr<storage::ArtifactStore> store_;
   std::unique_ptr<server::ArtifactServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -343,6 +345,50 @@ TEST_F(ArtifactServiceTest, BrokenDownloadResumesAndTextArtifacts) {
   ASSERT_TRUE(text_handle.ok()) << text_handle.status();
   EXPECT_EQ(ReadFile((*text_handle)->path()), "It was the best of times.\n");
   EXPECT_EQ((*text_handle)->info().kind(), v1::ARTIFACT_KIND_TEXT);
+}
+
+std::function<void(grpc::ClientContext*)> Bearer(const std::string& token) {
+  return [token](grpc::ClientContext* c) { c->AddMetadata("authorization", "Bearer " + token); };
+}
+
+TEST_F(ArtifactServiceTest, RolesAreChecked) {
+  StopServer();
+  auth_ = std::make_unique<server::Authenticator>("client-secret", "worker-secret");
+  StartServer();
+  MakeModelFolder(tmp_ / "m", 1000, 11);
+  client::UploadOptions options;
+  options.max_attempts = 1;
+  auto anonymous = client::UploadModelFolder(stub_.get(), tmp_ / "m", options);
+  EXPECT_EQ(anonymous.status().code(), absl::StatusCode::kUnauthenticated);
+  options.prepare = Bearer("worker-secret");
+  auto as_worker = client::UploadModelFolder(stub_.get(), tmp_ / "m", options);
+  EXPECT_EQ(as_worker.status().code(), absl::StatusCode::kPermissionDenied);
+  options.prepare = Bearer("client-secret");
+  auto uploaded = client::UploadModelFolder(stub_.get(), tmp_ / "m", options);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  const std::string digest = uploaded->artifact.digest();
+
+  auto fetch_as = [&](const std::string& token) {
+    auto src = std::make_unique<worker::GrpcArtifactSource>(stub_, Bearer(token));
+    std::filesystem::remove_all(tmp_ / "cache");
+    auto cache = OpenCache(64 * kMiB, std::move(src));
+    return cache->Acquire(digest).status();
+  };
+  EXPECT_EQ(fetch_as("client-secret").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(fetch_as("nope").code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(fetch_as("worker-secret").ok());
+  for (const char* token : {"client-secret", "worker-secret"}) {
+    grpc::ClientContext context;
+    Bearer(token)(&context);
+    v1::ArtifactRef ref;
+    ref.set_digest(digest);
+    v1::ArtifactInfo info;
+    EXPECT_TRUE(stub_->Stat(&context, ref, &info).ok()) << token;
+  }
+  grpc::ClientContext context;
+  v1::ArtifactRef ref;
+  v1::ArtifactInfo info;
+  EXPECT_EQ(stub_->Stat(&context, ref, &info).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace
