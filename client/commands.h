@@ -66,6 +66,18 @@ absl::Status RunStats(const Session& s, const std::string& job_id, Format format
 absl::Status RunLayers(const Session& s, const std::string& job_id,
                        const std::string& series_file, Format format, const Output& out);
 
+// `ablate upload`: uploads a checkpoint folder (or, with `text`, one text file) as a
+// content-addressed artifact, resuming an interrupted upload; prints the digest last.
+absl::Status RunUpload(const Session& s, const std::string& path, bool text, const Output& out);
+
+// Uploads a checkpoint folder for `submit --upload` (a message on out.err) and returns its
+// artifact digest.
+absl::StatusOr<std::string> UploadModelForSubmit(const Session& s, const std::string& dir,
+                                                 const Output& out);
+
+// `ablate workers`: every registered worker with its device, state and throughput.
+absl::Status RunWorkers(const Session& s, Format format, const Output& out);
+
 // A per-layer series file: a JSON array of numbers, a JSON object {"name": ..., "values":
 // [...]}, or text with one number per line or comma-separated ('#' starts a comment; a
 // "layer,value" CSV uses the last column). Its name defaults to the file's stem.

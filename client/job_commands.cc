@@ -116,6 +116,12 @@ absl::Status RunSubmit(const Session& s, const SubmitOptions& options, bool wait
                        const WatchOptions& watch, const Output& out) {
   absl::StatusOr<v1::SubmitJobRequest> req = BuildSubmitRequest(options);
   if (!req.ok()) return req.status();
+  if (options.upload.value_or(false)) {  // Workers fetch the model by digest, not by path.
+    absl::StatusOr<std::string> digest = UploadModelForSubmit(s, *options.model, out);
+    if (!digest.ok()) return digest.status();
+    req->mutable_spec()->mutable_model()->set_artifact_digest(*digest);
+    req->mutable_spec()->mutable_model()->clear_path();
+  }
   v1::Job job;
   if (absl::Status st = Call(s, &Stub::SubmitJob, *req, &job, "SubmitJob"); !st.ok()) return st;
   *out.out << "submitted job " << job.id() << "\n" << std::flush;

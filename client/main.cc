@@ -54,6 +54,8 @@ void AddSubmit(CLI::App& app, Action* action, ac::SubmitOptions* o, std::string*
   Optional(c, "--dataset-name", &o->dataset_name, "Dataset label (default: text file name)");
   c->add_flag_function("--bos-per-chunk", [o](int64_t n) { o->bos_per_chunk = n > 0; },
                        "Prepend <|endoftext|> to each chunk");
+  c->add_flag_function("--upload", [o](int64_t n) { o->upload = n > 0; },
+                       "Upload the model folder (resumable, once per content); workers fetch it");
   c->add_option("--spec", *spec, "Job spec file, JSON or flat YAML (flags override it)");
   c->add_flag("--wait", *wait, "Watch the job until it ends");
   c->callback([=] {
@@ -75,7 +77,8 @@ struct Flags {
   std::string ratios = "1.1,1.5,2.0", series, criteria, out_dir, spec;
   int top = 0, limit = 0;
   double timeout_s = 30, reconnect_s = 300;
-  bool wait = false;
+  bool wait = false, upload_text = false;
+  std::string upload_path;
   ac::SubmitOptions submit;
   ac::WatchOptions watch;
 };
@@ -108,6 +111,15 @@ void AddJobCommands(CLI::App& app, Flags* f, Action* action) {
   });
   c = JobCommand(app, "cancel", "Cancel a job", f);
   c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunCancel(s, f->job, o); }; });
+  c = app.add_subcommand("upload", "Upload a checkpoint folder (or --text FILE); prints the digest");
+  c->add_option("path", f->upload_path, "Checkpoint folder, or a text file with --text")->required();
+  c->add_flag("--text", f->upload_text, "Upload one text file instead of a model folder");
+  c->callback([=] {
+    *action = [=](auto& s, auto& o) { return ac::RunUpload(s, f->upload_path, f->upload_text, o); };
+  });
+  c = app.add_subcommand("workers", "List workers: device, state, throughput");
+  AddFormat(c, &f->format);
+  c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunWorkers(s, FormatOf(f->format), o); }; });
 }
 
 void AddQueryCommands(CLI::App& app, Flags* f, Action* action) {

@@ -101,12 +101,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(const std::string
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   c->channel_ = grpc::CreateCustomChannel(server, creds, args);
   c->stub_ = v1::AblationService::NewStub(c->channel_);
+  c->artifact_stub_ = v1::ArtifactService::NewStub(c->channel_);
   return c;
 }
 
 Session Connection::session() const {
   Session s;
   s.stub = stub_.get();
+  s.artifacts = artifact_stub_.get();
   s.server = server_;
   s.token = token_;
   return s;

@@ -34,6 +34,7 @@ absl::Status FromGrpc(const grpc::Status& status, const char* rpc);
 // What every command needs to talk to the server. Thread-compatible: one command at a time.
 struct Session {
   v1::AblationService::StubInterface* stub = nullptr;
+  v1::ArtifactService::StubInterface* artifacts = nullptr;  // Same channel; uploads.
   std::string server;  // For messages only.
   std::string token;   // Sent as "authorization: Bearer <token>" when not empty.
   std::chrono::milliseconds timeout{30000};  // Per unary call.
@@ -58,6 +59,7 @@ class Connection {
   std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AblationService::Stub> stub_;
+  std::unique_ptr<v1::ArtifactService::Stub> artifact_stub_;
 };
 
 // Whole file as a string. Errors: InvalidArgument naming `what` and the path.

@@ -133,10 +133,10 @@ absl::Status Assign(const std::string& raw_key, const json& v, const fs::path& d
   if (key == "request_id") return str(&o->request_id);
   if (key == "name") return str(&o->name);
   if (key == "dataset_name") return str(&o->dataset_name);
-  if (key == "bos_per_chunk") {
+  if (key == "bos_per_chunk" || key == "upload") {
     absl::StatusOr<bool> b = GetBool(v, key);
     if (!b.ok()) return b.status();
-    o->bos_per_chunk = *b;
+    (key == "upload" ? o->upload : o->bos_per_chunk) = *b;
     return absl::OkStatus();
   }
   if (key == "cumulative_order") {
@@ -166,6 +166,7 @@ void SubmitOptions::FillFrom(const SubmitOptions& o) {
   fill(&masks_per_task, o.masks_per_task);
   fill(&max_attempts, o.max_attempts);
   fill(&bos_per_chunk, o.bos_per_chunk);
+  fill(&upload, o.upload);
   fill(&request_id, o.request_id);
   fill(&name, o.name);
   fill(&dataset_name, o.dataset_name);

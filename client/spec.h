@@ -4,7 +4,7 @@
 // Spec files: JSON (an object) or a flat YAML subset (one `key: value` per line, `#` comments,
 // optional quotes; no nesting, lists only as `[a, b]` on one line). Keys, with `-` or `_`:
 //   model, text, n_chunks, seq_len, method, sweep, dtype, priority, device_kind,
-//   masks_per_task, request_id, name, dataset_name, bos_per_chunk, max_attempts,
+//   masks_per_task, request_id, name, dataset_name, bos_per_chunk, max_attempts, upload,
 //   cumulative_order (list of "L.H" strings, or in JSON also [[layer, head], ...]).
 // Relative `model` / `text` paths are taken relative to the spec file's folder. Flags given on
 // the command line win over the file. Thread-compatible.
@@ -34,6 +34,8 @@ struct SubmitOptions {
   std::optional<int> masks_per_task;
   std::optional<int> max_attempts;
   std::optional<bool> bos_per_chunk;
+  // Upload the model folder as an artifact first and name it by digest (workers fetch it).
+  std::optional<bool> upload;
   std::optional<std::string> request_id;  // Default: 32 random hex digits.
   std::optional<std::string> name;
   std::optional<std::string> dataset_name;  // Default: the text file's name.

@@ -174,6 +174,9 @@ Table JobTable(const v1::Job& job) {
   AddKv(&t, "state", TextCell(StateName(job.state())));
   if (!job.error().empty()) AddKv(&t, "error", TextCell(job.error()));
   AddKv(&t, "model", TextCell(s.model().path()));
+  if (!s.model().artifact_digest().empty()) {
+    AddKv(&t, "model_artifact", TextCell(s.model().artifact_digest()));
+  }
   AddKv(&t, "model_sha256", TextCell(s.model().sha256()));
   AddKv(&t, "dataset", TextCell(s.dataset().name()));
   AddKv(&t, "dataset_sha256", TextCell(s.dataset().sha256()));
