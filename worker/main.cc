@@ -93,6 +93,7 @@ int RunEvalCommand(const Flags& f) {
   options.n_chunks = f.n_chunks;
   options.seq_len = f.seq_len;
   options.bos = f.bos;
+  options.masks_per_batch = f.masks_per_batch;
   options.progress = !f.quiet;
   auto result = aw::RunEval(options);
   if (!result.ok()) return FailStatus(result.status());
@@ -195,6 +196,9 @@ void AddEvalFlags(CLI::App* eval, Flags* f) {
   eval->add_option("--sweep", f->sweep, "individual, cumulative or full")->required();
   eval->add_option("--order", f->order, "Cumulative order (JSON) for --sweep cumulative");
   eval->add_flag("--bos", f->bos, "Start every chunk with <|endoftext|>");
+  eval->add_option("--masks-per-batch", f->masks_per_batch,
+                   "Masks per engine call, grouped like a server job's masks_per_task "
+                   "(0 = a whole phase)");
   eval->add_flag("--quiet", f->quiet, "No progress line on stderr");
   eval->add_option("--out", f->out, "Output JSON file")->required();
   AddEngineFlags(eval, f);

@@ -42,26 +42,30 @@ class ProgressLine {
   Clock::time_point last_ = Clock::now();
 };
 
-std::vector<analysis::MaskNll> ToAnalysis(const std::vector<engine::MaskNll>& nll) {
-  std::vector<analysis::MaskNll> out;
-  for (const engine::MaskNll& m : nll) out.push_back({m.nll_sum, m.n_tokens});
-  return out;
-}
-
+// Evaluates `masks` in consecutive groups of `per_batch` (0 = all in one call), the way the
+// server splits a phase into tasks, so that the same grouping gives bit-identical NLLs.
 absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model,
                                                         const torch::Tensor& chunks,
                                                         const std::vector<engine::HeadMask>& masks,
-                                                        engine::Method method,
+                                                        const EvalOptions& options,
                                                         ProgressLine* progress, int64_t* done) {
-  const int64_t before = *done;
-  engine::ProgressFn fn = [&](int64_t finished, int64_t) {
-    *done = before + finished;
-    progress->Update(*done);
-  };
-  auto nll = model.gpt2->Evaluate(chunks, masks, method, fn);
-  if (!nll.ok()) return nll.status();
-  *done = before + static_cast<int64_t>(masks.size());
-  return ToAnalysis(*nll);
+  const size_t n = masks.size();
+  const size_t per_batch = options.masks_per_batch > 0 ? options.masks_per_batch : n;
+  std::vector<analysis::MaskNll> out;
+  for (size_t begin = 0; begin < n; begin += per_batch) {
+    const int64_t before = *done;
+    engine::ProgressFn fn = [&](int64_t finished, int64_t) {
+      *done = before + finished;
+      progress->Update(*done);
+    };
+    const size_t size = std::min(per_batch, n - begin);
+    auto nll = model.gpt2->Evaluate(chunks, absl::MakeConstSpan(masks).subspan(begin, size),
+                                    options.method, fn);
+    if (!nll.ok()) return nll.status();
+    *done = before + static_cast<int64_t>(size);
+    for (const engine::MaskNll& m : *nll) out.push_back({m.nll_sum, m.n_tokens});
+  }
+  return out;
 }
 
 json ModelJson(const ModelFingerprint& f) {
@@ -71,17 +75,19 @@ json ModelJson(const ModelFingerprint& f) {
           {"vocab_size", f.config.vocab_size}};
 }
 
-// Baseline + every head alone; fills "heads", returns the per-head deltas in flat order.
+// Baseline + every head alone; fills "heads" and *baseline_nll, returns the per-head deltas
+// in flat order.
 absl::StatusOr<std::vector<double>> IndividualPhase(const LoadedModel& model,
                                                     const torch::Tensor& chunks,
                                                     const EvalOptions& options,
                                                     ProgressLine* progress, int64_t* done,
-                                                    json* out) {
+                                                    analysis::MaskNll* baseline_nll, json* out) {
   const engine::Gpt2Config& c = model.fingerprint.config;
   std::vector<engine::HeadMask> masks(1);
   for (int h = 0; h < c.n_heads_total(); ++h) masks.push_back({h});
-  auto nll = Evaluate(model, chunks, masks, options.method, progress, done);
+  auto nll = Evaluate(model, chunks, masks, options, progress, done);
   if (!nll.ok()) return nll.status();
+  *baseline_nll = nll->front();
   auto table = analysis::BuildHeadTable(nll->front(), absl::MakeConstSpan(*nll).subspan(1),
                                         c.n_layer, c.n_head);
   if (!table.ok()) return table.status();
@@ -99,17 +105,22 @@ absl::StatusOr<std::vector<double>> IndividualPhase(const LoadedModel& model,
 }
 
 // Curve points k = 0..L*H for `order`; fills "cumulative" (and the baseline if not yet set).
+// With a measured baseline (full sweep) k = 0 is that baseline, as on the server, and only
+// k = 1..L*H are evaluated.
 absl::Status CumulativePhase(const LoadedModel& model, const torch::Tensor& chunks,
                              const std::vector<int>& order, const EvalOptions& options,
-                             ProgressLine* progress, int64_t* done, json* out) {
+                             const analysis::MaskNll* baseline_nll, ProgressLine* progress,
+                             int64_t* done, json* out) {
   std::vector<engine::HeadMask> masks(1);
   for (int head : order) {
     engine::HeadMask next = masks.back();
     next.push_back(head);
     masks.push_back(std::move(next));
   }
-  auto nll = Evaluate(model, chunks, masks, options.method, progress, done);
+  if (baseline_nll != nullptr) masks.erase(masks.begin());
+  auto nll = Evaluate(model, chunks, masks, options, progress, done);
   if (!nll.ok()) return nll.status();
+  if (baseline_nll != nullptr) nll->insert(nll->begin(), *baseline_nll);
   if (!out->contains("baseline_ppl")) {
     auto baseline = analysis::Perplexity(nll->front());
     if (!baseline.ok()) return baseline.status();
@@ -257,11 +268,13 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
   const int total = m.fingerprint.config.n_heads_total();
   const bool individual = options.sweep != SweepKind::kCumulative;
   const bool cumulative = options.sweep != SweepKind::kIndividual;
-  ProgressLine progress(options.progress, (individual ? total + 1 : 0) + (cumulative ? total + 1 : 0));
+  ProgressLine progress(options.progress,
+                        (individual ? total + 1 : 0) + (cumulative ? total + !individual : 0));
   int64_t done = 0;
   json out = {{"heads", json::array()}};
+  analysis::MaskNll baseline_nll;
   if (individual) {
-    auto deltas = IndividualPhase(m, *chunks, options, &progress, &done, &out);
+    auto deltas = IndividualPhase(m, *chunks, options, &progress, &done, &baseline_nll, &out);
     if (!deltas.ok()) return deltas.status();
     if (cumulative) {
       auto derived = analysis::CumulativeOrder(*deltas, m.fingerprint.config.n_layer,
@@ -271,7 +284,8 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
     }
   }
   if (cumulative) {
-    absl::Status s = CumulativePhase(m, *chunks, order, options, &progress, &done, &out);
+    absl::Status s = CumulativePhase(m, *chunks, order, options,
+                                     individual ? &baseline_nll : nullptr, &progress, &done, &out);
     if (!s.ok()) return s;
   }
   progress.Update(done, /*force=*/true);

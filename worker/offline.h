@@ -12,7 +12,8 @@
 //    "seconds": s}
 // plus "method", "sweep", "n_chunks", "seq_len", "bos", "device", "dtype", "dataset_sha256".
 // PPLs are computed exactly as the server computes them (storage/analysis/tables.h) from the
-// engine's per-mask NLL sums; `heads` is empty for a cumulative-only sweep.
+// engine's per-mask NLL sums; `heads` is empty for a cumulative-only sweep. In a full sweep
+// the curve's k = 0 point is the measured baseline (not evaluated again), as on the server.
 //
 // Thread-safety: reentrant; each call loads its own model.
 #ifndef ABLATE_WORKER_OFFLINE_H_
@@ -45,6 +46,11 @@ struct EvalOptions {
   SweepKind sweep = SweepKind::kIndividual;
   bool bos = false;  // <|endoftext|> at the start of every chunk (chunks.h).
   engine::EngineOptions engine;
+  // Masks per engine call, grouped from the start of each phase as the server groups masks
+  // into tasks (masks_per_task); 0 = a whole phase per call. The engine is exact to fp32
+  // rounding, and rounding depends on the batch: the same grouping as a server job gives
+  // bit-identical NLLs, another grouping agrees to ~1e-6 relative.
+  int masks_per_batch = 0;
   bool progress = true;  // A progress line on stderr every few seconds.
 };
 
