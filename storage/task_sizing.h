@@ -14,10 +14,13 @@
 // masks_per_task = floor((target_seconds * slowest_flops - clean) / per_mask), within
 // [1, max_masks]; the worst phase of the job's sweep decides.
 //
-// The rate of the slowest worker is configuration (a CPU worker on this project's 2-core
-// build machine measured about 30-40 GFLOP/s effective: see the report in
-// tests/artifacts/task_sizing_bench.cc); GPU workers are 100-1000x faster, so tasks sized for
-// the CPU take milliseconds there, which only costs RPC round trips.
+// The rate of the slowest worker is configuration. Measured with artifacts_task_sizing_bench
+// on the project's 2-vCPU build machine (shared, load ~6): GPT-2 small shape, 2 x 128 tokens,
+// 13 masks (baseline + one per layer) = 592 GFLOP in 25.1 s wall (12.7 CPU-s): 23.6 GFLOP/s
+// wall, 46.6 GFLOP per CPU-second, 1.9 s per mask; so 30 GFLOP/s is the default (one slow
+// CPU worker). A tiny 3x4, d=32 model is dominated by the 50257-wide LM head and per-op
+// overhead (0.25 s per mask), far below any target. GPU workers are 100-1000x faster, so tasks
+// sized for a CPU take milliseconds there, which only costs RPC round trips.
 //
 // Thread-safety: pure functions.
 #ifndef ABLATE_STORAGE_TASK_SIZING_H_
