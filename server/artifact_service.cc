@@ -19,6 +19,28 @@ grpc::Status Invalid(const std::string& message) {
 
 }  // namespace
 
+absl::Status CheckModelArtifact(const storage::ArtifactStore& store,
+                                const ablate::v1::ModelRef& model) {
+  if (model.artifact_digest().empty()) return absl::OkStatus();
+  absl::StatusOr<ablate::v1::ArtifactInfo> info = store.Stat(model.artifact_digest());
+  if (!info.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "spec.model.artifact_digest: ", info.status().message(),
+        " (upload the folder first: ablate upload DIR, or submit --upload)"));
+  }
+  bool config = false, weights = false;
+  for (const auto& f : info->files()) {
+    config |= f.name() == "config.json";
+    weights |= f.name() == "model.safetensors";
+  }
+  if (info->kind() != ablate::v1::ARTIFACT_KIND_MODEL || !config || !weights) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "spec.model.artifact_digest: artifact ", model.artifact_digest(),
+        " is not a model folder with config.json and model.safetensors"));
+  }
+  return absl::OkStatus();
+}
+
 grpc::Status ArtifactServiceImpl::CheckRole(const grpc::ServerContext& context,
                                             Role role) const {
   if (auth_ == nullptr) return grpc::Status::OK;

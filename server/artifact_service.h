@@ -21,6 +21,12 @@ namespace ablate::server {
 // Largest chunk in either direction (UploadChunk.data, FetchChunk.data).
 inline constexpr size_t kMaxArtifactChunkBytes = size_t{1} << 20;
 
+// Submit-time check of a job's ModelRef.artifact_digest (empty: nothing to check): the
+// artifact must be stored and be a model archive with config.json and model.safetensors.
+// FAILED_PRECONDITION naming spec.model.artifact_digest otherwise (upload it first).
+absl::Status CheckModelArtifact(const storage::ArtifactStore& store,
+                                const ablate::v1::ModelRef& model);
+
 class ArtifactServiceImpl final : public ablate::v1::ArtifactService::Service {
  public:
   // `store` and `auth` must outlive the service; a null `auth` lets every call in.

@@ -390,4 +390,28 @@ absl::Status ArtifactCache::EnsureRoom(int64_t need, const std::string& digest) 
       options_.max_bytes, " (", UsedBytes(), " used by entries in use or downloads)"));
 }
 
+absl::StatusOr<ResolvedModel> ResolveModel(ArtifactCache* cache,
+                                           const ablate::v1::ModelRef& model) {
+  ResolvedModel resolved;
+  if (model.artifact_digest().empty()) {
+    resolved.dir = model.path();
+    return resolved;
+  }
+  if (cache == nullptr) {
+    return absl::FailedPreconditionError(
+        "the task names model artifact " + model.artifact_digest() +
+        " but this worker has no artifact cache (--cache-dir)");
+  }
+  absl::StatusOr<std::unique_ptr<ArtifactCache::Handle>> handle =
+      cache->Acquire(model.artifact_digest());
+  if (!handle.ok()) return handle.status();
+  if ((*handle)->info().kind() != ablate::v1::ARTIFACT_KIND_MODEL) {
+    return absl::InvalidArgumentError("artifact " + model.artifact_digest() +
+                                      " is not a model folder");
+  }
+  resolved.dir = (*handle)->path();
+  resolved.pin = *std::move(handle);
+  return resolved;
+}
+
 }  // namespace ablate::worker

@@ -120,6 +120,18 @@ class ArtifactCache {
   ArtifactCacheStats stats_;        // Guarded by mu_.
 };
 
+// The checkpoint folder a task's model names: model.path() as given when there is no
+// artifact_digest, else the cache's verified copy, pinned while `pin` lives (keep it until the
+// weights are loaded). A model artifact that turns out to be a text is INVALID_ARGUMENT;
+// without a cache, a digest is FAILED_PRECONDITION. Codes that cannot heal by retrying
+// elsewhere: INVALID_ARGUMENT and NOT_FOUND (the server does not have the artifact).
+struct ResolvedModel {
+  std::string dir;
+  std::unique_ptr<ArtifactCache::Handle> pin;
+};
+absl::StatusOr<ResolvedModel> ResolveModel(ArtifactCache* cache,
+                                           const ablate::v1::ModelRef& model);
+
 }  // namespace ablate::worker
 
 #endif  // ABLATE_WORKER_ARTIFACT_CACHE_H_

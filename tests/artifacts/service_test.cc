@@ -347,6 +347,39 @@ TEST_F(ArtifactServiceTest, BrokenDownloadResumesAndTextArtifacts) {
   EXPECT_EQ((*text_handle)->info().kind(), v1::ARTIFACT_KIND_TEXT);
 }
 
+TEST_F(ArtifactServiceTest, SubmitCheckAndWorkerResolution) {
+  const std::string model = UploadModel("m", 5000, 12);
+  WriteFile(tmp_ / "t.txt", "text");
+  const std::string text = client::UploadTextFile(stub_.get(), tmp_ / "t.txt")->artifact.digest();
+  v1::ModelRef ref;
+  ref.set_path("/models/local");
+  EXPECT_TRUE(server::CheckModelArtifact(*store_, ref).ok());  // No digest: nothing to check.
+  ref.set_artifact_digest(model);
+  EXPECT_TRUE(server::CheckModelArtifact(*store_, ref).ok());
+  ref.set_artifact_digest(text);
+  EXPECT_EQ(server::CheckModelArtifact(*store_, ref).code(), absl::StatusCode::kFailedPrecondition);
+  ref.set_artifact_digest(artifact::Sha256Hex("never uploaded"));
+  absl::Status missing = server::CheckModelArtifact(*store_, ref);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(missing.message().find("spec.model.artifact_digest"), std::string::npos);
+
+  auto cache = OpenCache();
+  ref.clear_artifact_digest();
+  EXPECT_EQ(worker::ResolveModel(cache.get(), ref)->dir, "/models/local");
+  ref.set_artifact_digest(model);
+  EXPECT_EQ(worker::ResolveModel(nullptr, ref).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto resolved = worker::ResolveModel(cache.get(), ref);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->dir, cache->EntryDir(model));
+  EXPECT_EQ(ReadFile(resolved->dir + "/config.json"), ReadFile(tmp_ / "m/config.json"));
+  ref.set_artifact_digest(text);
+  EXPECT_EQ(worker::ResolveModel(cache.get(), ref).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ref.set_artifact_digest(artifact::Sha256Hex("never uploaded"));
+  EXPECT_EQ(worker::ResolveModel(cache.get(), ref).status().code(), absl::StatusCode::kNotFound);
+}
+
 std::function<void(grpc::ClientContext*)> Bearer(const std::string& token) {
   return [token](grpc::ClientContext* c) { c->AddMetadata("authorization", "Bearer " + token); };
 }
