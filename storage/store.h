@@ -153,6 +153,8 @@ class Store {
                                                                   ablate::v1::Phase phase,
                                                                   int64_t expected);
   absl::StatusOr<std::optional<TaskRow>> PickTaskLocked(int64_t worker_id);
+  // Whether a lease call must write: a task to hand out, an expired lease, a stale last_seen.
+  absl::StatusOr<bool> LeaseNeedsWriteLocked(int64_t worker_id, int64_t now);
   absl::StatusOr<ablate::v1::Task> BuildTaskLocked(const TaskRow& task, const JobRow& job);
   absl::StatusOr<int> ReclaimLocked(Changes* changes);
 

@@ -14,6 +14,14 @@ namespace ablate::storage {
 
 namespace v1 = ::ablate::v1;
 
+namespace {
+
+// workers.last_seen_ms is refreshed by a poll at most this often (an idle poll that finds
+// nothing to do then needs no write transaction).
+constexpr int64_t kLastSeenResolutionMs = 1000;
+
+}  // namespace
+
 absl::StatusOr<Store::TaskRow> Store::LoadTaskLocked(int64_t task_id) {
   ABLATE_ASSIGN_OR_RETURN(
       Statement stmt,
@@ -139,12 +147,30 @@ absl::StatusOr<std::optional<Store::TaskRow>> Store::PickTaskLocked(int64_t work
   return std::optional<TaskRow>(std::move(task));
 }
 
+absl::StatusOr<bool> Store::LeaseNeedsWriteLocked(int64_t worker_id, int64_t now) {
+  ABLATE_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_->Prepare("SELECT last_seen_ms, EXISTS (SELECT 1 FROM tasks WHERE state = 2"
+                   " AND lease_expires_ms <= ?2) FROM workers WHERE id = ?1"));
+  stmt.BindAll(worker_id, now);
+  ABLATE_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("worker_id: ", WorkerName(worker_id),
+                                            " is not registered (call Register again)"));
+  }
+  if (now - stmt.ColumnInt(0) >= kLastSeenResolutionMs || stmt.ColumnInt(1) != 0) return true;
+  ABLATE_ASSIGN_OR_RETURN(std::optional<TaskRow> task, PickTaskLocked(worker_id));
+  return task.has_value();
+}
+
 absl::StatusOr<v1::LeaseTaskResponse> Store::LeaseTask(absl::string_view worker_name) {
   ABLATE_ASSIGN_OR_RETURN(int64_t worker_id, ParseWorkerId(worker_name));
   std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = Now();
+  ABLATE_ASSIGN_OR_RETURN(bool needs_write, LeaseNeedsWriteLocked(worker_id, now));
+  if (!needs_write) return v1::LeaseTaskResponse();  // Idle poll: no commit, no fsync.
   ABLATE_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn,
                           WriteTransaction::Begin(db_.get()));
-  const int64_t now = Now();
   ABLATE_ASSIGN_OR_RETURN(Statement seen,
                           db_->Prepare("UPDATE workers SET last_seen_ms = ?1 WHERE id = ?2"));
   seen.BindAll(now, worker_id);

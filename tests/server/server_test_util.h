@@ -31,9 +31,12 @@ inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "",
 
 // An in-process server with its database in a temp dir and stubs on one channel.
 struct TestServer {
-  explicit TestServer(server::ServerOptions options = server::ServerOptions()) {
+  // `fast_sync` trades power-loss durability for speed (synchronous=NORMAL); the durability
+  // and load tests keep the production default (FULL).
+  explicit TestServer(server::ServerOptions options = server::ServerOptions(),
+                      bool fast_sync = true) {
     options.db_path = dir.File("queue.db");
-    options.store.synchronous_full = false;
+    if (fast_sync) options.store.synchronous_full = false;
     auto started = server::Server::Start(std::move(options));
     status = started.status();
     if (!started.ok()) return;
