@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/artifact_service.h"
 #include "server/rpc.h"
 #include "storage/ids.h"
 #include "storage/job_spec.h"
@@ -50,6 +51,9 @@ grpc::Status AblationServiceImpl::SubmitJob(grpc::ServerContext* context,
                                             const v1::SubmitJobRequest* request,
                                             v1::Job* response) {
   return HandleRpc(*auth_, context, Role::kClient, "SubmitJob", [&]() -> absl::Status {
+    if (artifacts_ != nullptr) {
+      ABLATE_RETURN_IF_ERROR(CheckModelArtifact(*artifacts_, request->spec().model()));
+    }
     ABLATE_ASSIGN_OR_RETURN(storage::SubmitOutcome outcome, store_->SubmitJob(*request));
     *response = std::move(outcome.job);
     return absl::OkStatus();

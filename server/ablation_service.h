@@ -15,6 +15,7 @@
 
 #include "ablate/v1/ablate.grpc.pb.h"
 #include "server/auth.h"
+#include "storage/artifact_store.h"
 #include "storage/store.h"
 
 namespace ablate::server {
@@ -26,10 +27,12 @@ struct WatchOptions {
 
 class AblationServiceImpl final : public ablate::v1::AblationService::Service {
  public:
-  // `store`, `auth` and `stopping` must outlive the service.
-  AblationServiceImpl(storage::Store* store, const Authenticator* auth,
-                      const std::atomic<bool>* stopping, WatchOptions watch)
-      : store_(store), auth_(auth), stopping_(stopping), watch_(watch) {}
+  // The pointers must outlive the service. `artifacts` (may be null) is where SubmitJob
+  // checks a spec's model.artifact_digest.
+  AblationServiceImpl(storage::Store* store, const storage::ArtifactStore* artifacts,
+                      const Authenticator* auth, const std::atomic<bool>* stopping,
+                      WatchOptions watch)
+      : store_(store), artifacts_(artifacts), auth_(auth), stopping_(stopping), watch_(watch) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const ablate::v1::SubmitJobRequest* request,
                          ablate::v1::Job* response) override;
@@ -66,6 +69,7 @@ class AblationServiceImpl final : public ablate::v1::AblationService::Service {
                      grpc::ServerWriter<ablate::v1::JobEvent>* writer);
 
   storage::Store* const store_;
+  const storage::ArtifactStore* const artifacts_;
   const Authenticator* const auth_;
   const std::atomic<bool>* const stopping_;
   const WatchOptions watch_;

@@ -45,8 +45,20 @@ int main(int argc, char** argv) {
                  "Attempts per task before its job fails (jobs may set their own)")
       ->capture_default_str()->check(CLI::Range(1, 100));
   app.add_option("--masks-per-task", options.store.limits.default_masks_per_task,
-                 "Masks per task when a job does not say")
-      ->capture_default_str()->check(CLI::Range(1, 1024));
+                 "Masks per task when a job does not say (0 = sized by cost)")
+      ->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--target-task-seconds", options.store.limits.task_sizing.target_task_seconds,
+                 "Cost-based sizing: seconds one task should take on the slowest worker")
+      ->capture_default_str();
+  app.add_option("--slowest-worker-gflops",
+                 options.store.limits.task_sizing.slowest_worker_gflops,
+                 "Cost-based sizing: GFLOP/s of the slowest worker")->capture_default_str();
+  app.add_option("--artifact-dir", options.artifact_dir,
+                 "Uploaded artifacts (default: <db>.artifacts)");
+  app.add_option("--max-artifact-bytes", options.max_artifact_bytes, "Largest artifact")
+      ->capture_default_str();
+  app.add_option("--max-artifact-total-bytes", options.max_artifact_total_bytes,
+                 "All artifacts together (0 = no limit)")->capture_default_str();
   app.add_option("--max-dataset-bytes", options.store.limits.max_dataset_bytes,
                  "Largest dataset text accepted")->capture_default_str();
   app.add_option("--max-pending-jobs", options.store.max_pending_jobs,

@@ -59,9 +59,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Server::Credentials() c
 
 absl::Status Server::Init() {
   ABLATE_ASSIGN_OR_RETURN(store_, storage::Store::Open(options_.db_path, options_.store));
+  storage::ArtifactStoreOptions artifact_options;
+  artifact_options.root =
+      options_.artifact_dir.empty() ? options_.db_path + ".artifacts" : options_.artifact_dir;
+  artifact_options.max_artifact_bytes = options_.max_artifact_bytes;
+  artifact_options.max_total_bytes = options_.max_artifact_total_bytes;
+  ABLATE_ASSIGN_OR_RETURN(artifacts_, storage::ArtifactStore::Open(artifact_options));
   auth_ = std::make_unique<Authenticator>(options_.client_token, options_.worker_token);
-  ablation_ = std::make_unique<AblationServiceImpl>(store_.get(), auth_.get(), &stopping_,
-                                                    options_.watch);
+  ablation_ = std::make_unique<AblationServiceImpl>(store_.get(), artifacts_.get(), auth_.get(),
+                                                    &stopping_, options_.watch);
+  artifact_service_ = std::make_unique<ArtifactServiceImpl>(artifacts_.get(), auth_.get());
   worker_ = std::make_unique<WorkerServiceImpl>(store_.get(), auth_.get(), &stopping_,
                                                 options_.max_lease_wait);
   ABLATE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials());
@@ -72,6 +79,7 @@ absl::Status Server::Init() {
   builder.AddListeningPort(options_.listen, credentials, &port_);
   builder.RegisterService(ablation_.get());
   builder.RegisterService(worker_.get());
+  builder.RegisterService(artifact_service_.get());
   const int max_message =
       options_.max_message_bytes > 0
           ? options_.max_message_bytes

@@ -2,7 +2,8 @@
 //
 // Start() opens the Store, checks the listen address against the tokens (a non-loopback
 // address needs both tokens; they must differ), binds (port 0 picks a free port: port()),
-// and serves AblationService, WorkerService, grpc.health.v1.Health and server reflection.
+// and serves AblationService, WorkerService, ArtifactService (content-addressed uploads in
+// artifact_dir), grpc.health.v1.Health and server reflection.
 // A background thread returns expired leases to the queue.
 //
 // Shutdown() is the drain path (SIGTERM): health turns NOT_SERVING, long polls and watch
@@ -26,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/ablation_service.h"
+#include "server/artifact_service.h"
 #include "server/auth.h"
 #include "server/worker_service.h"
 #include "storage/store.h"
@@ -40,6 +42,9 @@ struct ServerOptions {
   std::string tls_cert_file;           // PEM; with tls_key_file enables TLS.
   std::string tls_key_file;
   storage::StoreOptions store;
+  std::string artifact_dir;                      // Empty = "<db_path>.artifacts".
+  int64_t max_artifact_bytes = int64_t{64} << 30;  // One uploaded artifact.
+  int64_t max_artifact_total_bytes = 0;            // All artifacts; 0 = no limit.
   std::chrono::milliseconds max_lease_wait{20000};  // Cap of LeaseTaskRequest.wait_ms.
   std::chrono::milliseconds reap_interval{0};       // 0 = lease_ttl / 4, at most 1 s.
   std::chrono::milliseconds shutdown_grace{5000};
@@ -59,6 +64,7 @@ class Server {
   // host:port a client on this machine can dial ("127.0.0.1:<port>" for a wildcard address).
   std::string dial_address() const;
   storage::Store& store() { return *store_; }
+  storage::ArtifactStore& artifacts() { return *artifacts_; }
 
   void Shutdown();
   // Blocks until Shutdown() has finished (from another thread).
@@ -72,10 +78,12 @@ class Server {
 
   const ServerOptions options_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::ArtifactStore> artifacts_;
   std::unique_ptr<Authenticator> auth_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<AblationServiceImpl> ablation_;
   std::unique_ptr<WorkerServiceImpl> worker_;
+  std::unique_ptr<ArtifactServiceImpl> artifact_service_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
 

@@ -90,7 +90,14 @@ absl::Status CheckEnums(v1::JobSpec* spec) {
 }
 
 absl::Status CheckLimits(const SpecLimits& limits, v1::JobSpec* spec) {
-  if (spec->masks_per_task() == 0) spec->set_masks_per_task(limits.default_masks_per_task);
+  if (spec->masks_per_task() == 0) {
+    if (limits.default_masks_per_task <= 0) {
+      const int sized = ChooseMasksPerTask(*spec, limits.task_sizing);
+      spec->set_masks_per_task(std::clamp(sized, 1, limits.max_masks_per_task));
+    } else {
+      spec->set_masks_per_task(limits.default_masks_per_task);
+    }
+  }
   if (spec->masks_per_task() < 1 || spec->masks_per_task() > limits.max_masks_per_task) {
     return Invalid("spec.masks_per_task", absl::StrCat("must be in 1..", limits.max_masks_per_task,
                                                        " (0 = default), got ",

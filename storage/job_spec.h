@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
+#include "storage/task_sizing.h"
 #include <vector>
 
 #include "ablate/v1/ablate.pb.h"
@@ -21,7 +22,10 @@ namespace ablate::storage {
 
 // Server-side bounds and defaults applied to specs.
 struct SpecLimits {
-  int default_masks_per_task = 8;
+  // Masks per task when a spec says 0; 0 here = sized by cost so a task takes about
+  // task_sizing.target_task_seconds on the slowest worker (storage/task_sizing.h).
+  int default_masks_per_task = 0;
+  TaskSizing task_sizing;
   int max_masks_per_task = 1024;
   int default_max_attempts = 3;
   int max_max_attempts = 100;

@@ -104,6 +104,19 @@ TEST_F(AuthTest, EveryWorkerMethodNeedsTheWorkerToken) {
   CheckService(v1::WorkerService::service_full_name(), kWorkerToken, kClientToken);
 }
 
+TEST_F(AuthTest, EveryArtifactMethodNeedsAToken) {
+  for (const std::string& method : Methods(v1::ArtifactService::service_full_name())) {
+    EXPECT_EQ(CallGeneric(ts_->channel, method, "").error_code(),
+              grpc::StatusCode::UNAUTHENTICATED) << method;
+  }
+  EXPECT_EQ(CallGeneric(ts_->channel, "/ablate.v1.ArtifactService/Upload", kWorkerToken)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CallGeneric(ts_->channel, "/ablate.v1.ArtifactService/Fetch", kClientToken)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_F(AuthTest, TypedStubsWithTokens) {
   v1::ListJobsResponse jobs;
   EXPECT_TRUE(ts_->client->ListJobs(Ctx(kClientToken).get(), v1::ListJobsRequest(), &jobs).ok());

@@ -116,6 +116,11 @@ TEST_F(StoreTest, ExpansionCounts) {
   EXPECT_EQ(full.progress().masks_total(), 14);
   EXPECT_EQ(full.progress().tasks_total(), 3 + 2);  // Cumulative k = 1..6 in tasks of 3.
 
+  // masks_per_task 0: sized by cost; a tiny model fits one task per phase.
+  v1::Job sized = Submit(SmallSpec(2, 3, v1::SWEEP_INDIVIDUAL, 0));
+  EXPECT_GE(sized.spec().masks_per_task(), 7);
+  EXPECT_EQ(sized.progress().tasks_total(), 1);
+
   v1::Job cumulative = Submit(SmallSpec(2, 3, v1::SWEEP_CUMULATIVE, 7));
   EXPECT_EQ(cumulative.progress().masks_total(), 7);
   EXPECT_EQ(cumulative.progress().tasks_total(), 1);
