@@ -64,6 +64,15 @@ void Connection::Prepare(grpc::ClientContext* context, std::chrono::milliseconds
   context->set_deadline(std::chrono::system_clock::now() + timeout);
 }
 
+std::unique_ptr<ArtifactSource> MakeArtifactSource(const Connection* connection) {
+  std::shared_ptr<ablate::v1::ArtifactService::StubInterface> stub =
+      ablate::v1::ArtifactService::NewStub(connection->channel());
+  return std::make_unique<GrpcArtifactSource>(
+      std::move(stub), [connection](grpc::ClientContext* context) {
+        connection->Prepare(context, std::chrono::hours(1));
+      });
+}
+
 Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max)
     : initial_(initial), max_(max), current_(initial), rng_(std::random_device{}()) {}
 

@@ -21,6 +21,7 @@
 
 #include "ablate/v1/ablate.grpc.pb.h"
 #include "absl/status/statusor.h"
+#include "worker/artifact_source.h"
 
 namespace ablate::worker {
 
@@ -53,6 +54,10 @@ class Connection {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<ablate::v1::WorkerService::Stub> stub_;
 };
+
+// An ArtifactSource over `connection`'s channel (auth metadata, 1 h deadline per fetch).
+// `connection` must outlive it.
+std::unique_ptr<ArtifactSource> MakeArtifactSource(const Connection* connection);
 
 // Exponential backoff with +-20% jitter: initial, doubling, capped at max.
 class Backoff {

@@ -124,8 +124,7 @@ absl::StatusOr<std::vector<engine::MaskNll>> EngineExecutor::EvaluateMasks(
     const LoadedModel& model, const torch::Tensor& chunks,
     const std::vector<engine::HeadMask>& masks, engine::Method method, TaskControl* control) {
   const int64_t n = static_cast<int64_t>(masks.size());
-  int64_t batch = options_.masks_per_batch > 0 ? options_.masks_per_batch : n;
-  if (options_.test_sleep_per_mask_ms > 0) batch = 1;
+  const int64_t batch = options_.masks_per_batch > 0 ? options_.masks_per_batch : n;
   std::vector<engine::MaskNll> out;
   out.reserve(n);
   for (int64_t begin = 0; begin < n; begin += batch) {
@@ -141,8 +140,9 @@ absl::StatusOr<std::vector<engine::MaskNll>> EngineExecutor::EvaluateMasks(
     if (!nll.ok()) return nll.status();
     control->AddMasksDone(size - reported);
     out.insert(out.end(), nll->begin(), nll->end());
+    // The test hook sleeps after the batch, so the numbers stay those of a normal run.
     if (options_.test_sleep_per_mask_ms > 0 &&
-        !SleepUnlessStopped(options_.test_sleep_per_mask_ms, control)) {
+        !SleepUnlessStopped(options_.test_sleep_per_mask_ms * static_cast<int>(size), control)) {
       return absl::AbortedError(AbortReasonName(control->reason()));
     }
   }

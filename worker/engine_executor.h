@@ -38,7 +38,8 @@ struct ExecutorOptions {
   // Masks per Evaluate call: the granularity of cancellation. 0 = a whole task at once
   // (fastest for the `mean` method, which recomputes the clean means per call).
   int masks_per_batch = 0;
-  // Test hooks. Sleep this long after each mask (evaluating one mask per call).
+  // Test hooks. Sleep this long per mask after each batch (interruptible by ShouldStop; the
+  // batching, and so the numbers, stay those of a normal run).
   int test_sleep_per_mask_ms = 0;
   // Fail every task with a non-permanent error (a poison worker).
   bool test_fail_tasks = false;

@@ -8,15 +8,18 @@
 // Exit codes: 0 ok, 1 runtime error, 2 usage error. Each error is one line on stderr.
 #include <CLI/CLI.hpp>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "worker/artifact_cache.h"
 #include "worker/connection.h"
 #include "worker/device_info.h"
 #include "worker/engine_executor.h"
@@ -38,7 +41,8 @@ struct Flags {
   int threads = 0;
   std::string log_level = "info";
   // Service mode.
-  std::string server, token_file, name, tls_ca;
+  std::string server, token_file, name, tls_ca, cache_dir;
+  double cache_max_gb = 50;
   int lease_wait_ms = 10000, drain_timeout_ms = 60000, masks_per_batch = 0, max_models = 2;
   int test_sleep_per_mask_ms = 0;
   bool test_fail_tasks = false, test_no_heartbeat = false;
@@ -115,18 +119,33 @@ int RunTokenizeCommand(const Flags& f) {
   return std::fflush(stdout) == 0 ? 0 : kExitError;
 }
 
-// SIGTERM / SIGINT: the first stops the loop gracefully, a second one immediately.
-// SIGUSR1 (sent by main itself) ends the signal thread.
+// SIGTERM / SIGINT: the handler writes the signal number to a pipe (async-signal-safe, and
+// whichever thread the kernel picks, including threads LibTorch or gRPC started before main);
+// the signal thread reads it: the first stops the loop gracefully, a second one immediately.
+// A 0 byte (written by main) ends the signal thread.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnStopSignal(int sig) {
+  const char byte = static_cast<char>(sig);
+  ssize_t ignored = write(g_signal_pipe[1], &byte, 1);
+  (void)ignored;
+}
+
+bool InstallSignalHandlers() {
+  if (pipe(g_signal_pipe) != 0) return false;
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(SIGTERM, &action, nullptr) == 0 && sigaction(SIGINT, &action, nullptr) == 0;
+}
+
 void WaitForSignals(aw::WorkerLoop* loop) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
   int received = 0;
-  for (int sig = 0; sigwait(&set, &sig) == 0 && sig != SIGUSR1;) {
-    spdlog::info("worker: signal {}: {}", sig, received == 0 ? "finishing the current task"
-                                                             : "handing the task back now");
+  char byte = 0;
+  while (read(g_signal_pipe[0], &byte, 1) == 1 && byte != 0) {
+    spdlog::info("worker: signal {}: {}", static_cast<int>(byte),
+                 received == 0 ? "finishing the current task" : "handing the task back now");
     loop->Stop(/*immediate=*/received++ > 0);
   }
 }
@@ -149,12 +168,25 @@ absl::StatusOr<aw::ServiceOptions> ServiceOptionsFrom(const Flags& f) {
   return options;
 }
 
+// --cache-dir, else $ABLATE_CACHE_DIR, else $XDG_CACHE_HOME/ablate, else ~/.cache/ablate.
+std::string CacheDir(const Flags& f) {
+  if (!f.cache_dir.empty()) return f.cache_dir;
+  if (const char* env = std::getenv("ABLATE_CACHE_DIR"); env && *env) return env;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/ablate";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.cache/ablate";
+}
+
 int RunService(const Flags& f) {
   auto options = ServiceOptionsFrom(f);
   if (!options.ok()) return FailStatus(options.status());
   auto connection = aw::Connection::Create({f.server, f.token_file, f.tls_ca});
   if (!connection.ok()) return Fail(kExitError, std::string(connection.status().message()));
   aw::ExecutorOptions exec;
+  auto cache = aw::ArtifactCache::Open({CacheDir(f), static_cast<int64_t>(f.cache_max_gb * 1e9)},
+                                       aw::MakeArtifactSource(connection->get()));
+  if (!cache.ok()) return Fail(kExitError, std::string(cache.status().message()));
+  exec.artifacts = std::move(*cache);
   exec.engine.device = f.device;
   exec.engine.threads = f.threads;
   exec.max_cached_models = f.max_models;
@@ -165,8 +197,9 @@ int RunService(const Flags& f) {
                       std::make_unique<aw::EngineExecutor>(exec));
   std::thread signals(WaitForSignals, &loop);
   absl::Status status = loop.Run();
-  pthread_kill(signals.native_handle(), SIGUSR1);
-  signals.join();
+  const char end = 0;
+  if (write(g_signal_pipe[1], &end, 1) == 1) signals.join();
+  else signals.detach();
   if (!status.ok()) return Fail(kExitError, status.ToString());
   return 0;
 }
@@ -182,6 +215,11 @@ void AddServiceFlags(CLI::App* app, Flags* f) {
   app->add_option("--masks-per-batch", f->masks_per_batch,
                   "Masks per engine call, the cancel granularity (0 = whole task)");
   app->add_option("--max-cached-models", f->max_models, "Models kept loaded")->capture_default_str();
+  app->add_option("--cache-dir", f->cache_dir,
+                  "Artifact cache (models fetched by digest; default $ABLATE_CACHE_DIR or "
+                  "~/.cache/ablate)");
+  app->add_option("--cache-max-gb", f->cache_max_gb, "Artifact cache size bound")
+      ->capture_default_str();
   app->add_option("--test-sleep-per-mask-ms", f->test_sleep_per_mask_ms)->group("");
   app->add_flag("--test-fail-tasks", f->test_fail_tasks)->group("");
   app->add_flag("--test-no-heartbeat", f->test_no_heartbeat)->group("");
@@ -232,12 +270,6 @@ int main(int argc, char** argv) {
   if (*eval) return RunEvalCommand(f);
   if (*tokenize) return RunTokenizeCommand(f);
   if (f.server.empty()) return Fail(kExitUsage, "--server is required (or use eval / tokenize; see --help)");
-  // Block the stop signals in every thread; the signal thread takes them with sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (!InstallSignalHandlers()) return Fail(kExitError, "cannot install signal handlers");
   return RunService(f);
 }

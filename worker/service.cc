@@ -185,7 +185,8 @@ void WorkerLoop::Report(const ablate::v1::Task& task, AbortReason reason,
     return;
   }
   if (reason == AbortReason::kShutdown) {
-    Fail(task, "worker shut down before finishing the task", /*permanent=*/false);
+    Fail(task, "worker shut down before finishing the task", /*permanent=*/false,
+         /*release=*/true);
   } else if (!output.ok()) {
     Fail(task, std::string(output.status().message()), IsPermanent(output.status()));
   } else {
@@ -220,15 +221,17 @@ void WorkerLoop::Complete(const ablate::v1::Task& task, const TaskOutput& output
   }
 }
 
-void WorkerLoop::Fail(const ablate::v1::Task& task, const std::string& error, bool permanent) {
-  spdlog::warn("job {} task {}: failed{}: {}", task.job_id(), task.task_id(),
-               permanent ? " (permanent)" : "", error);
+void WorkerLoop::Fail(const ablate::v1::Task& task, const std::string& error, bool permanent,
+                      bool release) {
+  spdlog::warn("job {} task {}: {}{}: {}", task.job_id(), task.task_id(),
+               release ? "handed back" : "failed", permanent ? " (permanent)" : "", error);
   ablate::v1::FailTaskRequest request;
   request.set_worker_id(worker_id());
   request.set_task_id(task.task_id());
   request.set_lease_token(task.lease_token());
   request.set_error(error);
   request.set_permanent(permanent);
+  request.set_release(release);
   ablate::v1::FailTaskResponse response;
   absl::Status status = CallWithRetry([&](grpc::ClientContext* context) {
     return connection_->stub().FailTask(context, request, &response);

@@ -14,8 +14,8 @@
 // Shutdown (Stop, e.g. on SIGTERM): an idle worker returns at once (the long poll is
 // cancelled). A busy worker finishes its current task (tasks are sized to take seconds) and
 // reports it; if that takes longer than `drain_timeout_ms` the evaluation is abandoned at the
-// next batch boundary and the task is handed back with a non-permanent FailTask so another
-// worker picks it up at once. Then Run returns OK.
+// next batch boundary and the task is handed back (FailTask with `release`: no attempt is
+// counted) so another worker picks it up at once. Then Run returns OK.
 //
 // Thread-safety: Run on one thread; Stop, stats and worker_id from any thread.
 #ifndef ABLATE_WORKER_SERVICE_H_
@@ -86,7 +86,9 @@ class WorkerLoop {
   void Report(const ablate::v1::Task& task, AbortReason reason,
               const absl::StatusOr<TaskOutput>& output);
   void Complete(const ablate::v1::Task& task, const TaskOutput& output);
-  void Fail(const ablate::v1::Task& task, const std::string& error, bool permanent);
+  // `release`: give the task back without using up an attempt (shutdown).
+  void Fail(const ablate::v1::Task& task, const std::string& error, bool permanent,
+            bool release = false);
   absl::StatusOr<std::string> FetchDataset(const std::string& sha256);
   // Calls `rpc` with a fresh context until it succeeds, fails non-transiently, or
   // report_retry_ms passes.
