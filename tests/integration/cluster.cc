@@ -144,7 +144,14 @@ v1::Job Client::Submit(const v1::JobSpec& spec, const std::string& request_id) {
   *request.mutable_spec() = spec;
   request.set_request_id(request_id);
   v1::Job job;
-  grpc::Status status = stub->SubmitJob(Ctx().get(), request, &job);
+  grpc::Status status;
+  // SubmitJob is idempotent by request id: retry while the server is unreachable.
+  WaitFor(
+      [&] {
+        status = stub->SubmitJob(Ctx().get(), request, &job);
+        return status.error_code() != grpc::StatusCode::UNAVAILABLE;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(100));
   EXPECT_TRUE(status.ok()) << status.error_message();
   return job;
 }

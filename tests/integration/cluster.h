@@ -57,6 +57,7 @@ void ExpectMatchesOffline(ablate::v1::AblationService::Stub& client, const std::
 // Client side of a server at `address`.
 struct Client {
   explicit Client(const std::string& address);
+  // Retries while the server is UNAVAILABLE (up to 10 s).
   ablate::v1::Job Submit(const ablate::v1::JobSpec& spec, const std::string& request_id = "");
   // The job, or a Job with id "" if the call failed.
   ablate::v1::Job Get(const std::string& job_id);
