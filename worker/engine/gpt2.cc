@@ -1,6 +1,11 @@
 // Copyright: the ablate authors.
 #include "worker/engine/gpt2.h"
 
+#include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <optional>
 #include <thread>
@@ -43,6 +48,21 @@ std::vector<MaskJob> MakeJobs(absl::Span<const HeadMask> masks, const Gpt2Config
     return a.first_layer < b.first_layer;
   });
   return jobs;
+}
+
+void KeepFreedMemory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_MAX, 0);        // large blocks from the heap, not fresh mmap'd pages
+  mallopt(M_TRIM_THRESHOLD, -1);  // never hand the heap's top back to the OS
+#endif
+}
+
+// LibTorch's set_num_threads does not reach an OpenBLAS that torch calls for matmuls (Debian's
+// LibTorch does): set it too when OpenBLAS is loaded.
+void SetThreads(int n) {
+  torch::set_num_threads(n);
+  using SetFn = void (*)(int);
+  if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
 }
 
 }  // namespace
@@ -201,8 +221,9 @@ absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(Gpt2Weights weights,
     s = internal::CheckDType(options.dtype, *device);
     if (!s.ok()) return s;
     if (options.threads < 0) return absl::InvalidArgumentError("threads must be >= 0");
-    torch::set_num_threads(options.threads > 0 ? options.threads : DefaultThreads());
+    SetThreads(options.threads > 0 ? options.threads : DefaultThreads());
     if (device->is_cuda()) at::globalContext().setAllowTF32CuBLAS(options.allow_tf32);
+    if (device->is_cpu() && options.keep_freed_memory) KeepFreedMemory();
     auto impl = std::make_unique<Impl>();
     impl->options = options;
     impl->device = *device;

@@ -39,13 +39,17 @@ std::string DTypeName(DType dtype);
 struct EngineOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N", "mps".
   DType dtype = DType::kFloat32;  // bf16 / fp16 only on GPUs.
-  int threads = 0;  // Intra-op threads on CPU (process-global); 0 = DefaultThreads().
+  int threads = 0;  // CPU threads of LibTorch and OpenBLAS (process-global); 0 = DefaultThreads().
   int64_t max_batch_rows = 0;     // Cap on (masks x chunks) rows per forward; 0 = auto.
   int64_t vocab_slice = 8192;     // Vocabulary columns per log-softmax slice.
   // Activation memory the automatic max_batch_rows aims at; 0 = auto (1 GiB on cpu and
   // mps, 8 GiB on cuda). Weights and the clean-pass cache come on top (see README numbers).
   int64_t activation_budget_mb = 0;
   bool allow_tf32 = false;  // CUDA fp32 matmuls in TF32 (faster, not fp32-exact). Global.
+  // On cpu with glibc: make malloc keep freed memory for reuse (M_MMAP_MAX = 0, no trimming)
+  // instead of returning every large tensor to the OS. Fresh pages cost a page fault each,
+  // which made elementwise ops 5-10x slower here. Process-global; the heap keeps its peak.
+  bool keep_freed_memory = true;
 };
 
 // The default intra-op thread count on CPU: every logical core (LibTorch's own default

@@ -69,7 +69,7 @@ torch::Tensor AttentionZ(const DeviceModel& m, int layer, const torch::Tensor& x
   const int64_t B = x.size(0), T = x.size(1), H = m.config.n_head, dh = m.config.d_head();
   torch::Tensor h = LayerNorm(m, x, blk.ln_1_weight, blk.ln_1_bias);
   torch::Tensor qkv = Linear(h, blk.attn_c_attn_weight, blk.attn_c_attn_bias);  // [B, T, 3d]
-  qkv = qkv.view({B, T, 3, H, dh}).permute({2, 0, 3, 1, 4});  // [3, B, H, T, dh]
+  qkv = qkv.view({B, T, 3, H, dh}).permute({2, 0, 3, 1, 4}).contiguous();  // [3, B, H, T, dh]
   torch::Tensor z = CausalAttention(qkv[0], qkv[1], qkv[2]);  // [B, H, T, dh]
   return z.transpose(1, 2).reshape({B, T, H * dh});           // [B, T, d]
 }
@@ -87,7 +87,8 @@ torch::Tensor BlockTail(const DeviceModel& m, int layer, const torch::Tensor& x,
   torch::Tensor a = Linear(z, blk.attn_c_proj_weight, blk.attn_c_proj_bias);  // [B, T, d]
   a.add_(x);  // residual; a is fresh, so x (maybe a cached tensor) is untouched
   torch::Tensor h = LayerNorm(m, a, blk.ln_2_weight, blk.ln_2_bias);
-  h = torch::gelu(Linear(h, blk.mlp_c_fc_weight, blk.mlp_c_fc_bias), "tanh");  // [B, T, 4d]
+  h = Linear(h, blk.mlp_c_fc_weight, blk.mlp_c_fc_bias);  // [B, T, 4d]
+  at::gelu_(h, "tanh");                                    // in place: one 4d buffer, not two
   torch::Tensor out = Linear(h, blk.mlp_c_proj_weight, blk.mlp_c_proj_bias);  // [B, T, d]
   return out.add_(a);
 }

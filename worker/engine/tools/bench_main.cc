@@ -23,6 +23,7 @@ ABSL_FLAG(int, limit_heads, -1, "sweep only the first N heads (and the baseline)
 ABSL_FLAG(bool, compare_naive, false, "also time a one-mask-per-pass loop");
 ABSL_FLAG(bool, tf32, false, "allow TF32 for fp32 matmuls on CUDA");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the random weights and tokens");
+ABSL_FLAG(std::string, profile, "", "write a chrome://tracing file of the engine's sweep");
 
 // "--n-chunks=2" -> "--n_chunks=2": dashes in the flag name (not the value) become '_'.
 std::vector<std::string> Underscored(int argc, char** argv) {
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   o.compare_naive = absl::GetFlag(FLAGS_compare_naive);
   o.allow_tf32 = absl::GetFlag(FLAGS_tf32);
   o.seed = absl::GetFlag(FLAGS_seed);
+  o.profile = absl::GetFlag(FLAGS_profile);
   absl::Status s = ablate::engine::bench::RunBench(o, std::cout);
   if (!s.ok()) {
     std::cerr << "ablate-bench: " << s << "\n";
