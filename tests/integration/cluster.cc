@@ -183,8 +183,9 @@ std::vector<v1::WorkerInfo> Client::Workers() {
 }
 
 std::unique_ptr<server::Server> StartServer(const std::string& db_path, int lease_ttl_ms,
-                                            int max_attempts) {
+                                            int max_attempts, const std::string& worker_token) {
   server::ServerOptions options;
+  options.worker_token = worker_token;
   options.listen = "127.0.0.1:0";
   options.db_path = db_path;
   options.store.synchronous_full = false;

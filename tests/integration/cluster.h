@@ -70,8 +70,10 @@ struct Client {
 };
 
 // In-process server on 127.0.0.1:0 with its database in `db_dir`.
+// `worker_token` non-empty: WorkerService calls need it.
 std::unique_ptr<server::Server> StartServer(const std::string& db_path, int lease_ttl_ms,
-                                            int max_attempts = 3);
+                                            int max_attempts = 3,
+                                            const std::string& worker_token = "");
 
 // ablate-worker --server ADDRESS ... as a child process; `extra` flags appended.
 std::unique_ptr<ChildProcess> StartWorker(const std::string& address, const std::string& name,

@@ -119,5 +119,26 @@ TEST(EndToEnd, SecondSigtermHandsTheTaskBack) {
   EXPECT_NE(now.state(), v1::JOB_STATE_FAILED) << now.error();
 }
 
+TEST(EndToEnd, WorkerTokenFromFileIsRequired) {
+  TempDir dir;
+  auto server = StartServer(dir.File("queue.db"), 5000, 3, /*worker_token=*/"s3cret-worker");
+  ASSERT_NE(server, nullptr);
+  const std::string address = server->dial_address();
+  WriteFileOrDie(dir.File("good.token"), "s3cret-worker\n");
+  WriteFileOrDie(dir.File("bad.token"), "guess\n");
+  auto bad = StartWorker(address, "bad", dir, {"--token-file", dir.File("bad.token")});
+  EXPECT_EQ(bad->Wait(seconds(30)), 1) << bad->Log();
+  EXPECT_THAT(bad->Log(), ::testing::HasSubstr("UNAUTHENTICATED"));
+  auto missing = StartWorker(address, "missing", dir, {"--token-file", dir.File("none.token")});
+  EXPECT_EQ(missing->Wait(seconds(30)), 1);
+  EXPECT_THAT(missing->Log(), ::testing::HasSubstr("none.token"));
+
+  auto good = StartWorker(address, "good", dir, {"--token-file", dir.File("good.token")});
+  Client client(address);
+  const v1::JobSpec spec = MakeSpec(v1::SWEEP_INDIVIDUAL, v1::METHOD_ZERO, 13);
+  const v1::Job done = client.WaitDone(client.Submit(spec).id(), seconds(60));
+  EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED) << done.error() << good->Log();
+}
+
 }  // namespace
 }  // namespace ablate::testing
