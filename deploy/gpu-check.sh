@@ -5,8 +5,9 @@
 # ./gpu-check-out.
 #
 # Needs: python3 with a CUDA build of torch, cmake >= 3.18, a C++17 compiler, the CUDA
-# toolkit (TorchConfig.cmake looks for it), and abseil installed under .deps/ (carried to
-# the machine; no network needed). abseil must be built with the same libstdc++ string ABI
+# toolkit (TorchConfig.cmake looks for it), and abseil plus the header-only nlohmann_json
+# (the checkpoint loader parses JSON) installed under .deps/ (carried to the machine; no
+# network needed). abseil must be built with the same libstdc++ string ABI
 # as torch: PyTorch wheels before 2.7 use the pre-C++11 ABI (_GLIBCXX_USE_CXX11_ABI=0),
 # Debian packages and newer wheels the C++11 one. Put an ABI-0 build in .deps/abi0 and an
 # ABI-1 build in .deps/abi1 (or a single build in .deps with a file .deps/ABLATE_CXX11_ABI
@@ -54,7 +55,7 @@ export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
 
 build=build-gpu
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DABLATE_ENGINE_ONLY=ON -DABLATE_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$absl_prefix" > "$out/cmake-configure.txt" 2>&1 ||
+  -DCMAKE_PREFIX_PATH="$torch_prefix;$absl_prefix;$PWD/.deps" > "$out/cmake-configure.txt" 2>&1 ||
   { tail -40 "$out/cmake-configure.txt" >&2; log "configure failed"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target ablate-bench > "$out/cmake-build.txt" 2>&1 ||
   { grep -m 20 -E "error|undefined reference" "$out/cmake-build.txt" >&2; log "build failed"; exit 1; }

@@ -7,6 +7,8 @@
 #endif
 
 #include <algorithm>
+#include <exception>
+#include <new>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -55,6 +57,17 @@ void KeepFreedMemory() {
   mallopt(M_MMAP_MAX, 0);        // large blocks from the heap, not fresh mmap'd pages
   mallopt(M_TRIM_THRESHOLD, -1);  // never hand the heap's top back to the OS
 #endif
+}
+
+// Torch errors at the engine boundary: out-of-memory is ResourceExhausted (retry with fewer
+// max_batch_rows or another machine), anything else Internal.
+absl::Status TorchError(const char* where, const std::exception& e) {
+  const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
+  const std::string what = ce ? ce->what_without_backtrace() : e.what();
+  const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+                   what.find("out of memory") != std::string::npos;
+  const std::string msg = absl::StrCat(where, ": ", what);
+  return oom ? absl::ResourceExhaustedError(msg) : absl::InternalError(msg);
 }
 
 // LibTorch's set_num_threads does not reach an OpenBLAS that torch calls for matmuls (Debian's
@@ -230,8 +243,8 @@ absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(Gpt2Weights weights,
     c10::InferenceMode guard;
     impl->model = internal::ToDevice(weights, *device, ScalarType(options.dtype));
     return std::unique_ptr<Gpt2>(new Gpt2(std::move(impl)));
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("Gpt2::Create: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
+    return TorchError("Gpt2::Create", e);
   }
 }
 
@@ -257,8 +270,8 @@ absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(const torch::Tensor& chunks,
       out[i].n_tokens = chunks.size(0) * (chunks.size(1) - 1);
     }
     return out;
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("Gpt2::Evaluate: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
+    return TorchError("Gpt2::Evaluate", e);
   }
 }
 
