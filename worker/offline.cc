@@ -242,22 +242,68 @@ absl::StatusOr<std::vector<int>> TokenizeFile(const std::string& model_dir,
   return (*tokenizer)->Encode(*text);
 }
 
+namespace {
+
+// The phases the sweep asks for; fills `out`. `order` is the given cumulative order (used
+// only for kCumulative).
+absl::Status RunPhases(const LoadedModel& m, const torch::Tensor& chunks,
+                       const EvalOptions& options, std::vector<int> order, json* out) {
+  const engine::Gpt2Config& c = m.fingerprint.config;
+  const int total = c.n_heads_total();
+  const bool individual = options.sweep != SweepKind::kCumulative;
+  const bool cumulative = options.sweep != SweepKind::kIndividual;
+  ProgressLine progress(options.progress,
+                        (individual ? total + 1 : 0) + (cumulative ? total + !individual : 0));
+  int64_t done = 0;
+  analysis::MaskNll baseline_nll;
+  if (individual) {
+    auto deltas = IndividualPhase(m, chunks, options, &progress, &done, &baseline_nll, out);
+    if (!deltas.ok()) return deltas.status();
+    if (cumulative) {
+      auto derived = analysis::CumulativeOrder(*deltas, c.n_layer, c.n_head);
+      if (!derived.ok()) return derived.status();
+      order = *std::move(derived);
+    }
+  }
+  if (cumulative) {
+    absl::Status s = CumulativePhase(m, chunks, order, options,
+                                     individual ? &baseline_nll : nullptr, &progress, &done, out);
+    if (!s.ok()) return s;
+  }
+  progress.Update(done, /*force=*/true);
+  return absl::OkStatus();
+}
+
+void DescribeRun(const EvalOptions& options, const LoadedModel& m, const std::string& text,
+                 json* out) {
+  (*out)["model"] = ModelJson(m.fingerprint);
+  (*out)["method"] = engine::MethodName(options.method);
+  (*out)["sweep"] = SweepKindName(options.sweep);
+  (*out)["n_chunks"] = options.n_chunks;
+  (*out)["seq_len"] = options.seq_len;
+  (*out)["bos"] = options.bos;
+  (*out)["masks_per_batch"] = options.masks_per_batch;
+  (*out)["device"] = options.engine.device;
+  (*out)["dtype"] = engine::DTypeName(options.engine.dtype);
+  (*out)["dataset_sha256"] = engine::Sha256Hex(text);
+}
+
+}  // namespace
+
 absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
   const auto start = Clock::now();
-  if (options.sweep == SweepKind::kCumulative && options.order_file.empty()) {
-    return absl::InvalidArgumentError("--order is required for --sweep cumulative");
-  }
-  if (options.sweep != SweepKind::kCumulative && !options.order_file.empty()) {
-    return absl::InvalidArgumentError("--order is only used with --sweep cumulative");
+  if ((options.sweep == SweepKind::kCumulative) == options.order_file.empty()) {
+    return absl::InvalidArgumentError(options.order_file.empty()
+                                          ? "--order is required for --sweep cumulative"
+                                          : "--order is only used with --sweep cumulative");
   }
   auto model = LoadModel(options.model_dir, "", options.engine);
   if (!model.ok()) return model.status();
   const LoadedModel& m = **model;
   auto text = ReadFile(options.text_file);
   if (!text.ok()) return text.status();
-  std::vector<int> tokens = m.tokenizer->Encode(*text);
-  auto chunks = MakeChunks(tokens, options.n_chunks, options.seq_len, options.bos,
-                           m.tokenizer->eot_id());
+  auto chunks = MakeChunks(m.tokenizer->Encode(*text), options.n_chunks, options.seq_len,
+                           options.bos, m.tokenizer->eot_id());
   if (!chunks.ok()) return chunks.status();
   std::vector<int> order;
   if (options.sweep == SweepKind::kCumulative) {
@@ -265,39 +311,10 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
     if (!read.ok()) return read.status();
     order = *std::move(read);
   }
-  const int total = m.fingerprint.config.n_heads_total();
-  const bool individual = options.sweep != SweepKind::kCumulative;
-  const bool cumulative = options.sweep != SweepKind::kIndividual;
-  ProgressLine progress(options.progress,
-                        (individual ? total + 1 : 0) + (cumulative ? total + !individual : 0));
-  int64_t done = 0;
   json out = {{"heads", json::array()}};
-  analysis::MaskNll baseline_nll;
-  if (individual) {
-    auto deltas = IndividualPhase(m, *chunks, options, &progress, &done, &baseline_nll, &out);
-    if (!deltas.ok()) return deltas.status();
-    if (cumulative) {
-      auto derived = analysis::CumulativeOrder(*deltas, m.fingerprint.config.n_layer,
-                                               m.fingerprint.config.n_head);
-      if (!derived.ok()) return derived.status();
-      order = *std::move(derived);
-    }
-  }
-  if (cumulative) {
-    absl::Status s = CumulativePhase(m, *chunks, order, options,
-                                     individual ? &baseline_nll : nullptr, &progress, &done, &out);
-    if (!s.ok()) return s;
-  }
-  progress.Update(done, /*force=*/true);
-  out["model"] = ModelJson(m.fingerprint);
-  out["method"] = engine::MethodName(options.method);
-  out["sweep"] = SweepKindName(options.sweep);
-  out["n_chunks"] = options.n_chunks;
-  out["seq_len"] = options.seq_len;
-  out["bos"] = options.bos;
-  out["device"] = options.engine.device;
-  out["dtype"] = engine::DTypeName(options.engine.dtype);
-  out["dataset_sha256"] = engine::Sha256Hex(*text);
+  absl::Status run = RunPhases(m, *chunks, options, std::move(order), &out);
+  if (!run.ok()) return run;
+  DescribeRun(options, m, *text, &out);
   out["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
   return out;
 }

@@ -10,7 +10,8 @@
 //    "cumulative": [{"removed": k, "ppl": p, "head": [l, h] or null}, ...],  // cumulative/full
 //    "model": {"path", "sha256", "n_layer", "n_head", "n_embd", "n_positions", "vocab_size"},
 //    "seconds": s}
-// plus "method", "sweep", "n_chunks", "seq_len", "bos", "device", "dtype", "dataset_sha256".
+// plus "method", "sweep", "n_chunks", "seq_len", "bos", "masks_per_batch", "device", "dtype",
+// "dataset_sha256".
 // PPLs are computed exactly as the server computes them (storage/analysis/tables.h) from the
 // engine's per-mask NLL sums; `heads` is empty for a cumulative-only sweep. In a full sweep
 // the curve's k = 0 point is the measured baseline (not evaluated again), as on the server.
