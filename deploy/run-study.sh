@@ -47,7 +47,7 @@ done
 
 # 1. Packages and binaries (incremental: only what is missing is installed or rebuilt).
 bash "$root/deploy/install-deps.sh" >/dev/null
-build="$root/build"
+build="${BUILD_DIR:-$root/build}"
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
