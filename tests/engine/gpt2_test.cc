@@ -1,8 +1,9 @@
 // Copyright: the ablate authors.
 //
-// Gpt2::Evaluate against (1) an independent plain implementation written here, one full
-// float64 forward pass per mask with no batching, sharing or slicing; (2) closed-form values
-// of the hand-built copy model (copy_model.h); (3) its input errors.
+// Gpt2::Evaluate against (1) an independent plain implementation written here,
+// one full float64 forward pass per mask with no batching, sharing or slicing;
+// (2) closed-form values of the hand-built copy model (copy_model.h); (3) its
+// input errors.
 #include "worker/engine/gpt2.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +20,8 @@
 namespace ablate::engine {
 namespace {
 
-// ---- The plain reference ----------------------------------------------------------------
+// ---- The plain reference
+// ----------------------------------------------------------------
 
 torch::Tensor D(const torch::Tensor& t) { return t.to(torch::kDouble); }
 
@@ -31,36 +33,50 @@ torch::Tensor PlainLayerNorm(const torch::Tensor& x, const torch::Tensor& g,
 }
 
 torch::Tensor PlainGelu(const torch::Tensor& x) {
-  return 0.5 * x * (1 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x.pow(3))));
+  return 0.5 * x *
+         (1 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x.pow(3))));
 }
 
-// One forward pass with the heads in `mask` ablated. means[l]: [H, dh] clean means (for
-// kMean). If z_out is given, it receives each layer's z [N, H, T, dh]. Returns the NLL sum.
-double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens, const std::set<int>& mask,
-                Method method, const std::vector<torch::Tensor>& means,
+// One forward pass with the heads in `mask` ablated. means[l]: [H, dh] clean
+// means (for kMean). If z_out is given, it receives each layer's z [N, H, T,
+// dh]. Returns the NLL sum.
+double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
+                const std::set<int>& mask, Method method,
+                const std::vector<torch::Tensor>& means,
                 std::vector<torch::Tensor>* z_out = nullptr) {
   const Gpt2Config& c = w.config;
-  const int64_t N = tokens.size(0), T = tokens.size(1), d = c.n_embd, H = c.n_head;
+  const int64_t N = tokens.size(0), T = tokens.size(1), d = c.n_embd,
+                H = c.n_head;
   const int64_t dh = d / H;
-  torch::Tensor x = D(w.wte).index({tokens}) + D(w.wpe).slice(0, 0, T);  // [N, T, d]
+  torch::Tensor x =
+      D(w.wte).index({tokens}) + D(w.wpe).slice(0, 0, T);  // [N, T, d]
   torch::Tensor causal = torch::ones({T, T}, torch::kBool).tril();
   for (int l = 0; l < c.n_layer; ++l) {
     const Gpt2Block& b = w.blocks[l];
-    torch::Tensor h = PlainLayerNorm(x, b.ln_1_weight, b.ln_1_bias, c.layer_norm_epsilon);
-    torch::Tensor qkv = torch::matmul(h, D(b.attn_c_attn_weight)) + D(b.attn_c_attn_bias);
+    torch::Tensor h =
+        PlainLayerNorm(x, b.ln_1_weight, b.ln_1_bias, c.layer_norm_epsilon);
+    torch::Tensor qkv =
+        torch::matmul(h, D(b.attn_c_attn_weight)) + D(b.attn_c_attn_bias);
     auto heads = [&](int i) {  // [N, H, T, dh]
-      return qkv.slice(2, i * d, (i + 1) * d).reshape({N, T, H, dh}).permute({0, 2, 1, 3});
+      return qkv.slice(2, i * d, (i + 1) * d)
+          .reshape({N, T, H, dh})
+          .permute({0, 2, 1, 3});
     };
-    torch::Tensor att = torch::matmul(heads(0), heads(1).transpose(2, 3)) / std::sqrt(dh * 1.0);
+    torch::Tensor att =
+        torch::matmul(heads(0), heads(1).transpose(2, 3)) / std::sqrt(dh * 1.0);
     att = torch::softmax(att.masked_fill(causal.logical_not(), -INFINITY), -1);
     torch::Tensor z = torch::matmul(att, heads(2));  // [N, H, T, dh]
     if (z_out) z_out->push_back(z);
     for (int head = 0; head < H; ++head) {
       if (!mask.count(l * H + head)) continue;
-      torch::Tensor bias_v = D(b.attn_c_attn_bias).slice(0, 2 * d + head * dh, 2 * d + (head + 1) * dh);
+      torch::Tensor bias_v =
+          D(b.attn_c_attn_bias)
+              .slice(0, 2 * d + head * dh, 2 * d + (head + 1) * dh);
       if (method == Method::kZero) z.select(1, head).zero_();
-      if (method == Method::kZeroFolded) z.select(1, head).copy_(bias_v.expand({N, T, dh}));
-      if (method == Method::kMean) z.select(1, head).copy_(D(means[l][head]).expand({N, T, dh}));
+      if (method == Method::kZeroFolded)
+        z.select(1, head).copy_(bias_v.expand({N, T, dh}));
+      if (method == Method::kMean)
+        z.select(1, head).copy_(D(means[l][head]).expand({N, T, dh}));
     }
     z = z.permute({0, 2, 1, 3}).reshape({N, T, d});
     x = x + torch::matmul(z, D(b.attn_c_proj_weight)) + D(b.attn_c_proj_bias);
@@ -69,37 +85,46 @@ double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens, const std::se
     x = x + torch::matmul(h, D(b.mlp_c_proj_weight)) + D(b.mlp_c_proj_bias);
   }
   x = PlainLayerNorm(x, w.ln_f_weight, w.ln_f_bias, c.layer_norm_epsilon);
-  torch::Tensor logp = torch::log_softmax(torch::matmul(x, D(w.wte).t()), -1);  // [N, T, V]
+  torch::Tensor logp =
+      torch::log_softmax(torch::matmul(x, D(w.wte).t()), -1);  // [N, T, V]
   torch::Tensor next = tokens.slice(1, 1, T).unsqueeze(-1);
   return -logp.slice(1, 0, T - 1).gather(-1, next).sum().item<double>();
 }
 
-std::vector<torch::Tensor> PlainMeans(const Gpt2Weights& w, const torch::Tensor& tokens) {
+std::vector<torch::Tensor> PlainMeans(const Gpt2Weights& w,
+                                      const torch::Tensor& tokens) {
   std::vector<torch::Tensor> zs, means;
   PlainNll(w, tokens, {}, Method::kZero, {}, &zs);
-  for (const torch::Tensor& z : zs) means.push_back(z.mean(std::vector<int64_t>{0, 2}));  // [H, dh]
+  for (const torch::Tensor& z : zs)
+    means.push_back(z.mean(std::vector<int64_t>{0, 2}));  // [H, dh]
   return means;
 }
 
-// ---- Golden test ------------------------------------------------------------------------
+// ---- Golden test
+// ------------------------------------------------------------------------
 
 Gpt2Config SmallConfig() { return Gpt2Config{3, 4, 32, 24, 300, 1e-5}; }
 
 Gpt2Weights SmallWeights() {
-  // Large enough weights that every head matters; LayerNorm parameters not trivial.
+  // Large enough weights that every head matters; LayerNorm parameters not
+  // trivial.
   return RandomWeights(SmallConfig(), 7, RandomInit{0.5, 0.1, 0.1});
 }
 
 std::vector<HeadMask> GoldenMasks() {
-  std::vector<HeadMask> masks = {{}, {0, 5}, {11, 4}, {1, 2, 3}, {4, 9, 10}, {10, 6, 2}};
-  for (int h = 11; h >= 0; --h) masks.push_back({h});  // singles, layers in descending order
+  std::vector<HeadMask> masks = {{},        {0, 5},     {11, 4},
+                                 {1, 2, 3}, {4, 9, 10}, {10, 6, 2}};
+  for (int h = 11; h >= 0; --h)
+    masks.push_back({h});  // singles, layers in descending order
   HeadMask all;
   for (int h = 0; h < 12; ++h) all.push_back(h);
   masks.push_back(all);
   return masks;
 }
 
-double Ppl(double nll, int64_t n) { return std::exp(nll / static_cast<double>(n)); }
+double Ppl(double nll, int64_t n) {
+  return std::exp(nll / static_cast<double>(n));
+}
 
 struct GoldenCase {
   int64_t max_batch_rows;
@@ -108,7 +133,8 @@ struct GoldenCase {
 
 class GoldenTest : public ::testing::TestWithParam<GoldenCase> {};
 
-// Plain NLL of every golden mask under every method (index: method - 1), computed once.
+// Plain NLL of every golden mask under every method (index: method - 1),
+// computed once.
 struct GoldenData {
   Gpt2Weights weights = SmallWeights();
   torch::Tensor tokens;
@@ -124,8 +150,8 @@ const GoldenData& Golden() {
     const std::vector<torch::Tensor> means = PlainMeans(g->weights, g->tokens);
     for (Method method : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
       for (const HeadMask& m : g->masks) {
-        g->plain[static_cast<int>(method) - 1].push_back(
-            PlainNll(g->weights, g->tokens, {m.begin(), m.end()}, method, means));
+        g->plain[static_cast<int>(method) - 1].push_back(PlainNll(
+            g->weights, g->tokens, {m.begin(), m.end()}, method, means));
       }
     }
     return g;
@@ -152,21 +178,24 @@ TEST_P(GoldenTest, MatchesPlainForwardForEveryMethodAndMask) {
       const double err = std::abs(ppl / ref - 1.0);
       EXPECT_LT(err, 1e-5) << MethodName(method) << " mask " << i;
       if (g.masks[i].empty()) continue;
-      // The test can fail: the engine's error is far below the mask's effect on the PPL.
+      // The test can fail: the engine's error is far below the mask's effect on
+      // the PPL.
       const double effect = std::abs(ref / Ppl(plain[0], 48) - 1.0);
       EXPECT_LT(err, 0.01 * effect) << MethodName(method) << " mask " << i;
       max_err = std::max(max_err, err);
       min_effect = std::min(min_effect, effect);
     }
   }
-  std::cout << "max |ppl/ref - 1| = " << max_err << ", min mask effect = " << min_effect << "\n";
+  std::cout << "max |ppl/ref - 1| = " << max_err
+            << ", min mask effect = " << min_effect << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Batching, GoldenTest,
-                         ::testing::Values(GoldenCase{0, 8192},  // auto: one batch, one slice
-                                           GoldenCase{7, 64},    // 2 masks a batch, 5 slices
-                                           GoldenCase{2, 100},   // 2 chunk blocks, 3 slices
-                                           GoldenCase{1, 299})); // one row a batch
+INSTANTIATE_TEST_SUITE_P(
+    Batching, GoldenTest,
+    ::testing::Values(GoldenCase{0, 8192},   // auto: one batch, one slice
+                      GoldenCase{7, 64},     // 2 masks a batch, 5 slices
+                      GoldenCase{2, 100},    // 2 chunk blocks, 3 slices
+                      GoldenCase{1, 299}));  // one row a batch
 
 TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
   auto model = Gpt2::Create(SmallWeights(), EngineOptions{});
@@ -177,7 +206,9 @@ TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
   auto zero = (*model)->Evaluate(tokens, {{5}}, Method::kZero);
   auto folded = (*model)->Evaluate(tokens, {{5}}, Method::kZeroFolded);
   auto mean = (*model)->Evaluate(tokens, {{5}, {}}, Method::kMean,
-                                 [&](int64_t done, int64_t total) { calls.push_back({done, total}); });
+                                 [&](int64_t done, int64_t total) {
+                                   calls.push_back({done, total});
+                                 });
   ASSERT_TRUE(zero.ok() && folded.ok() && mean.ok());
   EXPECT_NE((*zero)[0].nll_sum, (*folded)[0].nll_sum);
   EXPECT_NE((*zero)[0].nll_sum, (*mean)[0].nll_sum);
@@ -185,7 +216,8 @@ TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
   EXPECT_EQ(calls.back(), std::make_pair(int64_t{2}, int64_t{2}));
 }
 
-// ---- Closed form ------------------------------------------------------------------------
+// ---- Closed form
+// ------------------------------------------------------------------------
 
 using copy_model::AblatedPplClosedForm;
 using copy_model::CleanPplClosedForm;
@@ -193,12 +225,14 @@ using copy_model::ClosedFormNll;
 using copy_model::kCopyVocab;
 using copy_model::kGamma;
 
-// Copy head replaced by its mean z: gamma times the frequency of each copied token.
+// Copy head replaced by its mean z: gamma times the frequency of each copied
+// token.
 double MeanAblatedPpl(const torch::Tensor& chunks) {
   const int64_t n = chunks.size(0), T = chunks.size(1);
   std::vector<double> freq(kCopyVocab, 0.0);
   for (int64_t c = 0; c < n; ++c) {
-    for (int64_t i = 0; i < T; ++i) freq[chunks[c][i == 0 ? 0 : i - 1].item<int64_t>()] += 1.0 / (n * T);
+    for (int64_t i = 0; i < T; ++i)
+      freq[chunks[c][i == 0 ? 0 : i - 1].item<int64_t>()] += 1.0 / (n * T);
   }
   double nll = 0;
   for (int64_t c = 0; c < n; ++c) {
@@ -206,7 +240,8 @@ double MeanAblatedPpl(const torch::Tensor& chunks) {
       std::vector<double> tok(kCopyVocab);
       for (int v = 0; v < kCopyVocab; ++v) tok[v] = kGamma * freq[v];
       tok[chunks[c][i].item<int64_t>()] += 1.0;
-      nll += ClosedFormNll(tok, static_cast<int>(chunks[c][i + 1].item<int64_t>()));
+      nll += ClosedFormNll(tok,
+                           static_cast<int>(chunks[c][i + 1].item<int64_t>()));
     }
   }
   return std::exp(nll / (n * (T - 1)));
@@ -228,14 +263,17 @@ TEST(Gpt2ClosedForm, CopyHeadMattersOthersDoNot) {
     std::vector<double> ppl;
     for (const MaskNll& r : *got) ppl.push_back(Ppl(r.nll_sum, r.n_tokens));
     EXPECT_NEAR(ppl[0] / clean, 1.0, 1e-5);
-    const double ablated = method == Method::kMean ? MeanAblatedPpl(chunks) : AblatedPplClosedForm();
+    const double ablated = method == Method::kMean ? MeanAblatedPpl(chunks)
+                                                   : AblatedPplClosedForm();
     EXPECT_NEAR(ppl[1] / ablated, 1.0, 1e-5) << MethodName(method);
     EXPECT_GT(ppl[1] - ppl[0], 1.0);  // a large effect, so the test can fail
-    for (size_t i = 2; i < masks.size(); ++i) EXPECT_NEAR(ppl[i] / ppl[0], 1.0, 1e-7) << i;
+    for (size_t i = 2; i < masks.size(); ++i)
+      EXPECT_NEAR(ppl[i] / ppl[0], 1.0, 1e-7) << i;
   }
 }
 
-// ---- Errors -----------------------------------------------------------------------------
+// ---- Errors
+// -----------------------------------------------------------------------------
 
 TEST(Gpt2Errors, CreateRejectsBadDeviceDtypeAndWeights) {
   auto create = [](const std::string& device, DType dtype) {
@@ -244,12 +282,16 @@ TEST(Gpt2Errors, CreateRejectsBadDeviceDtypeAndWeights) {
     opt.dtype = dtype;
     return Gpt2::Create(SmallWeights(), opt).status();
   };
-  EXPECT_EQ(create("gpu", DType::kFloat32).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(create("cuda:x", DType::kFloat32).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(create("gpu", DType::kFloat32).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(create("cuda:x", DType::kFloat32).code(),
+            absl::StatusCode::kInvalidArgument);
   if (!torch::cuda::is_available()) {
-    EXPECT_EQ(create("cuda", DType::kFloat32).code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(create("cuda", DType::kFloat32).code(),
+              absl::StatusCode::kUnavailable);
   }
-  EXPECT_EQ(create("cuda:99", DType::kFloat32).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(create("cuda:99", DType::kFloat32).code(),
+            absl::StatusCode::kUnavailable);
   absl::Status fp16 = create("cpu", DType::kFloat16);
   EXPECT_EQ(fp16.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(fp16.message().find("fp16"), std::string::npos) << fp16;

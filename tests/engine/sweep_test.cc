@@ -1,8 +1,9 @@
 // Copyright: the ablate authors.
 //
-// Sweeps on the hand-built copy model (copy_model.h), whose per-head effects are known in
-// closed form: layer 0 head 0 raises the PPL from CleanPplClosedForm to AblatedPplClosedForm,
-// every other head changes nothing. Also MakeChunks.
+// Sweeps on the hand-built copy model (copy_model.h), whose per-head effects
+// are known in closed form: layer 0 head 0 raises the PPL from
+// CleanPplClosedForm to AblatedPplClosedForm, every other head changes nothing.
+// Also MakeChunks.
 #include "worker/engine/sweep.h"
 
 #include <gtest/gtest.h>
@@ -29,7 +30,9 @@ std::unique_ptr<Gpt2> CopyModel() {
   return std::move(*model);
 }
 
-torch::Tensor Ids(std::vector<int64_t> ids) { return torch::tensor(ids, torch::kLong); }
+torch::Tensor Ids(std::vector<int64_t> ids) {
+  return torch::tensor(ids, torch::kLong);
+}
 
 TEST(MakeChunks, CutsInOrderWithOrWithoutBos) {
   const std::vector<int64_t> tokens = {1, 2, 3, 4, 5, 6, 7};
@@ -57,8 +60,9 @@ TEST(Sweep, IndividualMatchesClosedForm) {
   auto model = CopyModel();
   const torch::Tensor chunks = copy_model::AlternatingChunks(2, 16);
   std::vector<std::pair<int64_t, int64_t>> calls;
-  auto r = RunIndividual(*model, chunks, Method::kZero,
-                         [&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
+  auto r = RunIndividual(
+      *model, chunks, Method::kZero,
+      [&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
   ASSERT_TRUE(r.ok()) << r.status();
   const double clean = CleanPplClosedForm(16), ablated = AblatedPplClosedForm();
   EXPECT_NEAR(r->baseline_ppl / clean, 1.0, 1e-5);
@@ -73,7 +77,8 @@ TEST(Sweep, IndividualMatchesClosedForm) {
   }
   EXPECT_TRUE(r->cumulative.empty());
   ASSERT_FALSE(calls.empty());
-  EXPECT_EQ(calls.back(), std::make_pair(int64_t{kHeads + 1}, int64_t{kHeads + 1}));
+  EXPECT_EQ(calls.back(),
+            std::make_pair(int64_t{kHeads + 1}, int64_t{kHeads + 1}));
 }
 
 TEST(Sweep, CumulativeFollowsTheGivenOrder) {
@@ -93,25 +98,30 @@ TEST(Sweep, CumulativeFollowsTheGivenOrder) {
   EXPECT_EQ(r->cumulative[1].head, std::make_pair(1, 1));
   EXPECT_EQ(r->cumulative[2].head, std::make_pair(0, 0));
   EXPECT_TRUE(r->heads.empty());
-  EXPECT_FALSE(RunCumulative(*model, chunks, Method::kZero, std::vector<int>{1, 1}).ok());
-  EXPECT_FALSE(RunCumulative(*model, chunks, Method::kZero, std::vector<int>{8}).ok());
+  EXPECT_FALSE(
+      RunCumulative(*model, chunks, Method::kZero, std::vector<int>{1, 1})
+          .ok());
+  EXPECT_FALSE(
+      RunCumulative(*model, chunks, Method::kZero, std::vector<int>{8}).ok());
 }
 
 TEST(Sweep, FullRemovesTheCopyHeadLast) {
   auto model = CopyModel();
   const torch::Tensor chunks = copy_model::AlternatingChunks(3, 12);
   int64_t last_done = 0, last_total = 0;
-  auto r = RunFull(*model, chunks, Method::kZero, [&](int64_t done, int64_t total) {
-    EXPECT_GE(done, last_done);
-    last_done = done;
-    last_total = total;
-  });
+  auto r =
+      RunFull(*model, chunks, Method::kZero, [&](int64_t done, int64_t total) {
+        EXPECT_GE(done, last_done);
+        last_done = done;
+        last_total = total;
+      });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(last_done, 2 * (kHeads + 1));
   EXPECT_EQ(last_total, 2 * (kHeads + 1));
   ASSERT_EQ(r->heads.size(), static_cast<size_t>(kHeads));
   ASSERT_EQ(r->cumulative.size(), static_cast<size_t>(kHeads + 1));
-  EXPECT_EQ(r->cumulative.back().head, std::make_pair(0, 0));  // the only head that hurts
+  EXPECT_EQ(r->cumulative.back().head,
+            std::make_pair(0, 0));  // the only head that hurts
   for (int k = 0; k < kHeads; ++k) {
     EXPECT_NEAR(r->cumulative[k].ppl / r->baseline_ppl, 1.0, 1e-7) << k;
   }
@@ -121,10 +131,12 @@ TEST(Sweep, FullRemovesTheCopyHeadLast) {
 
 TEST(Sweep, EngineErrorsPropagate) {
   auto model = CopyModel();
-  const torch::Tensor bad = torch::full({1, 8}, copy_model::kCopyVocab, torch::kLong);
+  const torch::Tensor bad =
+      torch::full({1, 8}, copy_model::kCopyVocab, torch::kLong);
   EXPECT_EQ(RunIndividual(*model, bad, Method::kMean).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(RunFull(*model, torch::zeros({1, 17}, torch::kLong), Method::kMean).ok());
+  EXPECT_FALSE(
+      RunFull(*model, torch::zeros({1, 17}, torch::kLong), Method::kMean).ok());
 }
 
 }  // namespace

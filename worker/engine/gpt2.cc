@@ -28,14 +28,19 @@ using internal::Replacements;
 
 torch::ScalarType ScalarType(DType dtype) {
   switch (dtype) {
-    case DType::kBFloat16: return torch::kBFloat16;
-    case DType::kFloat16: return torch::kHalf;
-    default: return torch::kFloat;
+    case DType::kBFloat16:
+      return torch::kBFloat16;
+    case DType::kFloat16:
+      return torch::kHalf;
+    default:
+      return torch::kFloat;
   }
 }
 
-// Jobs sorted by first ablated layer (stable: equal layers keep the caller's order).
-std::vector<MaskJob> MakeJobs(absl::Span<const HeadMask> masks, const Gpt2Config& c) {
+// Jobs sorted by first ablated layer (stable: equal layers keep the caller's
+// order).
+std::vector<MaskJob> MakeJobs(absl::Span<const HeadMask> masks,
+                              const Gpt2Config& c) {
   std::vector<MaskJob> jobs(masks.size());
   for (size_t i = 0; i < masks.size(); ++i) {
     jobs[i].index = static_cast<int>(i);
@@ -46,21 +51,22 @@ std::vector<MaskJob> MakeJobs(absl::Span<const HeadMask> masks, const Gpt2Config
       jobs[i].first_layer = std::min(jobs[i].first_layer, head / c.n_head);
     }
   }
-  std::stable_sort(jobs.begin(), jobs.end(), [](const MaskJob& a, const MaskJob& b) {
-    return a.first_layer < b.first_layer;
-  });
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const MaskJob& a, const MaskJob& b) {
+                     return a.first_layer < b.first_layer;
+                   });
   return jobs;
 }
 
 void KeepFreedMemory() {
 #if defined(__GLIBC__)
-  mallopt(M_MMAP_MAX, 0);        // large blocks from the heap, not fresh mmap'd pages
+  mallopt(M_MMAP_MAX, 0);  // large blocks from the heap, not fresh mmap'd pages
   mallopt(M_TRIM_THRESHOLD, -1);  // never hand the heap's top back to the OS
 #endif
 }
 
-// Torch errors at the engine boundary: out-of-memory is ResourceExhausted (retry with fewer
-// max_batch_rows or another machine), anything else Internal.
+// Torch errors at the engine boundary: out-of-memory is ResourceExhausted
+// (retry with fewer max_batch_rows or another machine), anything else Internal.
 absl::Status TorchError(const char* where, const std::exception& e) {
   const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
   const std::string what = ce ? ce->what_without_backtrace() : e.what();
@@ -70,12 +76,14 @@ absl::Status TorchError(const char* where, const std::exception& e) {
   return oom ? absl::ResourceExhaustedError(msg) : absl::InternalError(msg);
 }
 
-// LibTorch's set_num_threads does not reach an OpenBLAS that torch calls for matmuls (Debian's
-// LibTorch does): set it too when OpenBLAS is loaded.
+// LibTorch's set_num_threads does not reach an OpenBLAS that torch calls for
+// matmuls (Debian's LibTorch does): set it too when OpenBLAS is loaded.
 void SetThreads(int n) {
   torch::set_num_threads(n);
   using SetFn = void (*)(int);
-  if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
+  if (auto set = reinterpret_cast<SetFn>(
+          dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(n);
 }
 
 }  // namespace
@@ -84,8 +92,8 @@ absl::StatusOr<Method> ParseMethod(const std::string& name) {
   if (name == "zero") return Method::kZero;
   if (name == "zero_folded") return Method::kZeroFolded;
   if (name == "mean") return Method::kMean;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown method \"", name, "\": use zero, zero_folded or mean"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown method \"", name, "\": use zero, zero_folded or mean"));
 }
 
 absl::StatusOr<DType> ParseDType(const std::string& name) {
@@ -98,23 +106,31 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
 
 std::string MethodName(Method method) {
   switch (method) {
-    case Method::kZero: return "zero";
-    case Method::kZeroFolded: return "zero_folded";
-    case Method::kMean: return "mean";
+    case Method::kZero:
+      return "zero";
+    case Method::kZeroFolded:
+      return "zero_folded";
+    case Method::kMean:
+      return "mean";
   }
   return "unknown";
 }
 
 std::string DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "fp32";
-    case DType::kBFloat16: return "bf16";
-    case DType::kFloat16: return "fp16";
+    case DType::kFloat32:
+      return "fp32";
+    case DType::kBFloat16:
+      return "bf16";
+    case DType::kFloat16:
+      return "fp16";
   }
   return "unknown";
 }
 
-int DefaultThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
+int DefaultThreads() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 struct Gpt2::Impl {
   EngineOptions options;
@@ -123,52 +139,64 @@ struct Gpt2::Impl {
 
   int64_t BatchRows(int64_t seq_len) const;
   internal::LmHeadOptions LmOptions() const;
-  Replacements MakeReplacements(Method method, const torch::Tensor& chunks, int64_t block,
+  Replacements MakeReplacements(Method method, const torch::Tensor& chunks,
+                                int64_t block,
                                 const CleanCache* only_cache) const;
-  std::vector<double> Run(const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
-                          Method method, const ProgressFn& progress) const;
+  std::vector<double> Run(const torch::Tensor& chunks,
+                          absl::Span<const HeadMask> masks, Method method,
+                          const ProgressFn& progress) const;
 };
 
-// Rows per batch: the option, or as many as fit the activation budget. Per row of T
-// positions a block holds about 16 d-wide activations (x, z, qkv, the 4d MLP twice, ...)
-// and two [H, T, T] attention maps.
+// Rows per batch: the option, or as many as fit the activation budget. Per row
+// of T positions a block holds about 16 d-wide activations (x, z, qkv, the 4d
+// MLP twice, ...) and two [H, T, T] attention maps.
 int64_t Gpt2::Impl::BatchRows(int64_t seq_len) const {
   if (options.max_batch_rows > 0) return options.max_batch_rows;
   const Gpt2Config& c = model.config;
   const int64_t elem = model.wte.element_size();
-  const int64_t per_row = seq_len * elem * (16LL * c.n_embd + 2LL * c.n_head * seq_len);
-  const int64_t budget_mb =
-      options.activation_budget_mb > 0 ? options.activation_budget_mb : (device.is_cuda() ? 8192 : 1024);
+  const int64_t per_row =
+      seq_len * elem * (16LL * c.n_embd + 2LL * c.n_head * seq_len);
+  const int64_t budget_mb = options.activation_budget_mb > 0
+                                ? options.activation_budget_mb
+                                : (device.is_cuda() ? 8192 : 1024);
   return std::max<int64_t>(1, (budget_mb << 20) / per_row);
 }
 
-// Position blocks of the LM head: 8M logits (32 MB in fp32) on cpu, 64M on GPUs.
+// Position blocks of the LM head: 8M logits (32 MB in fp32) on cpu, 64M on
+// GPUs.
 internal::LmHeadOptions Gpt2::Impl::LmOptions() const {
   internal::LmHeadOptions lm;
   lm.vocab_slice = std::max<int64_t>(1, options.vocab_slice);
-  const int64_t logits = device.is_cpu() ? (int64_t{1} << 23) : (int64_t{1} << 26);
+  const int64_t logits =
+      device.is_cpu() ? (int64_t{1} << 23) : (int64_t{1} << 26);
   lm.max_positions = std::max<int64_t>(1, logits / lm.vocab_slice);
   return lm;
 }
 
-Replacements Gpt2::Impl::MakeReplacements(Method method, const torch::Tensor& chunks,
-                                          int64_t block, const CleanCache* only_cache) const {
+Replacements Gpt2::Impl::MakeReplacements(Method method,
+                                          const torch::Tensor& chunks,
+                                          int64_t block,
+                                          const CleanCache* only_cache) const {
   const Gpt2Config& c = model.config;
   const int64_t d = c.n_embd;
   Replacements repl;
   if (method != Method::kMean) {
     for (const Gpt2Block& b : model.blocks) {
-      torch::Tensor bias_v = b.attn_c_attn_bias.slice(0, 2 * d, 3 * d);  // [d]: b_V of all heads
-      repl.push_back((method == Method::kZero ? torch::zeros_like(bias_v) : bias_v)
-                         .view({c.n_head, c.d_head()}));
+      torch::Tensor bias_v =
+          b.attn_c_attn_bias.slice(0, 2 * d, 3 * d);  // [d]: b_V of all heads
+      repl.push_back(
+          (method == Method::kZero ? torch::zeros_like(bias_v) : bias_v)
+              .view({c.n_head, c.d_head()}));
     }
     return repl;
   }
-  // mean: z_h averaged over every position of every chunk in the clean pass (sum in fp32).
+  // mean: z_h averaged over every position of every chunk in the clean pass
+  // (sum in fp32).
   std::vector<torch::Tensor> sums(c.n_layer);
   auto add = [&](const CleanCache& cache) {
     for (int l = 0; l < c.n_layer; ++l) {
-      torch::Tensor s = cache.z[l].to(torch::kFloat).sum(std::vector<int64_t>{0, 1});  // [d]
+      torch::Tensor s =
+          cache.z[l].to(torch::kFloat).sum(std::vector<int64_t>{0, 1});  // [d]
       sums[l] = sums[l].defined() ? sums[l] + s : s;
     }
   };
@@ -181,15 +209,21 @@ Replacements Gpt2::Impl::MakeReplacements(Method method, const torch::Tensor& ch
   }
   const double count = static_cast<double>(chunks.size(0) * chunks.size(1));
   for (int l = 0; l < c.n_layer; ++l) {
-    repl.push_back(sums[l].div(count).to(model.wte.scalar_type()).view({c.n_head, c.d_head()}));
+    repl.push_back(sums[l]
+                       .div(count)
+                       .to(model.wte.scalar_type())
+                       .view({c.n_head, c.d_head()}));
   }
   return repl;
 }
 
-// Chunks are taken in blocks of up to `block` chunks (one clean pass each); masks in
-// batches of `per_batch`, so a batch holds at most max(batch rows, block) rows.
-std::vector<double> Gpt2::Impl::Run(const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
-                                    Method method, const ProgressFn& progress) const {
+// Chunks are taken in blocks of up to `block` chunks (one clean pass each);
+// masks in batches of `per_batch`, so a batch holds at most max(batch rows,
+// block) rows.
+std::vector<double> Gpt2::Impl::Run(const torch::Tensor& chunks,
+                                    absl::Span<const HeadMask> masks,
+                                    Method method,
+                                    const ProgressFn& progress) const {
   const int64_t n_chunks = chunks.size(0), seq_len = chunks.size(1);
   const int64_t rows = BatchRows(seq_len);
   const int64_t block = std::min(n_chunks, rows);
@@ -198,19 +232,23 @@ std::vector<double> Gpt2::Impl::Run(const torch::Tensor& chunks, absl::Span<cons
   const std::vector<MaskJob> jobs = MakeJobs(masks, model.config);
   std::optional<CleanCache> only;
   if (n_blocks == 1) only = internal::CleanPass(model, chunks);
-  const Replacements repl = MakeReplacements(method, chunks, block, only ? &*only : nullptr);
+  const Replacements repl =
+      MakeReplacements(method, chunks, block, only ? &*only : nullptr);
   const int64_t n = static_cast<int64_t>(jobs.size());
   std::vector<double> totals(jobs.size(), 0.0);
   int64_t done = 0;  // masks finished, summed over chunk blocks
   for (int64_t lo = 0; lo < n_chunks; lo += block) {
     const torch::Tensor tokens = chunks.slice(0, lo, lo + block);
-    const CleanCache cache = only ? std::move(*only) : internal::CleanPass(model, tokens);
+    const CleanCache cache =
+        only ? std::move(*only) : internal::CleanPass(model, tokens);
     const torch::Tensor targets = tokens.slice(1, 1, seq_len);  // [C, T - 1]
     for (int64_t j = 0; j < n; j += per_batch) {
-      absl::Span<const MaskJob> batch = absl::MakeConstSpan(jobs).subspan(j, per_batch);
-      std::vector<double> nll =
-          internal::RunMaskBatch(model, cache, repl, batch, targets, LmOptions());
-      for (size_t i = 0; i < batch.size(); ++i) totals[batch[i].index] += nll[i];
+      absl::Span<const MaskJob> batch =
+          absl::MakeConstSpan(jobs).subspan(j, per_batch);
+      std::vector<double> nll = internal::RunMaskBatch(
+          model, cache, repl, batch, targets, LmOptions());
+      for (size_t i = 0; i < batch.size(); ++i)
+        totals[batch[i].index] += nll[i];
       done += static_cast<int64_t>(batch.size());
       if (progress) progress(done / n_blocks, n);
     }
@@ -224,47 +262,53 @@ Gpt2::~Gpt2() = default;
 const Gpt2Config& Gpt2::config() const { return impl_->model.config; }
 const EngineOptions& Gpt2::options() const { return impl_->options; }
 
-absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(Gpt2Weights weights,
-                                                   const EngineOptions& options) {
+absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(
+    Gpt2Weights weights, const EngineOptions& options) {
   try {
     absl::Status s = internal::CheckWeights(weights);
     if (!s.ok()) return s;
-    absl::StatusOr<torch::Device> device = internal::ParseDevice(options.device);
+    absl::StatusOr<torch::Device> device =
+        internal::ParseDevice(options.device);
     if (!device.ok()) return device.status();
     s = internal::CheckDType(options.dtype, *device);
     if (!s.ok()) return s;
-    if (options.threads < 0) return absl::InvalidArgumentError("threads must be >= 0");
+    if (options.threads < 0)
+      return absl::InvalidArgumentError("threads must be >= 0");
     SetThreads(options.threads > 0 ? options.threads : DefaultThreads());
-    if (device->is_cuda()) at::globalContext().setAllowTF32CuBLAS(options.allow_tf32);
+    if (device->is_cuda())
+      at::globalContext().setAllowTF32CuBLAS(options.allow_tf32);
     if (device->is_cpu() && options.keep_freed_memory) KeepFreedMemory();
     auto impl = std::make_unique<Impl>();
     impl->options = options;
     impl->device = *device;
     c10::InferenceMode guard;
-    impl->model = internal::ToDevice(weights, *device, ScalarType(options.dtype));
+    impl->model =
+        internal::ToDevice(weights, *device, ScalarType(options.dtype));
     return std::unique_ptr<Gpt2>(new Gpt2(std::move(impl)));
   } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
     return TorchError("Gpt2::Create", e);
   }
 }
 
-absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(const torch::Tensor& chunks,
-                                                    absl::Span<const HeadMask> masks,
-                                                    Method method,
-                                                    const ProgressFn& progress) const {
+absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(
+    const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
+    Method method, const ProgressFn& progress) const {
   try {
     absl::Status s = internal::CheckChunks(chunks, config());
     if (!s.ok()) return s;
     s = internal::CheckMasks(masks, config());
     if (!s.ok()) return s;
-    if (method != Method::kZero && method != Method::kZeroFolded && method != Method::kMean) {
+    if (method != Method::kZero && method != Method::kZeroFolded &&
+        method != Method::kMean) {
       return absl::InvalidArgumentError("unknown ablation method");
     }
     std::vector<MaskNll> out(masks.size());
     if (masks.empty()) return out;
     c10::InferenceMode guard;
-    const torch::Tensor tokens = chunks.to(impl_->device, torch::kLong).contiguous();
-    const std::vector<double> sums = impl_->Run(tokens, masks, method, progress);
+    const torch::Tensor tokens =
+        chunks.to(impl_->device, torch::kLong).contiguous();
+    const std::vector<double> sums =
+        impl_->Run(tokens, masks, method, progress);
     for (size_t i = 0; i < out.size(); ++i) {
       out[i].nll_sum = sums[i];
       out[i].n_tokens = chunks.size(0) * (chunks.size(1) - 1);

@@ -11,24 +11,31 @@
 namespace ablate::engine::internal {
 namespace {
 
-std::string Shape(const std::vector<int64_t>& s) { return absl::StrCat("[", absl::StrJoin(s, ", "), "]"); }
+std::string Shape(const std::vector<int64_t>& s) {
+  return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
+}
 
 absl::Status CheckTensor(const std::string& name, const torch::Tensor& t,
                          const std::vector<int64_t>& shape) {
-  if (!t.defined()) return absl::InvalidArgumentError(absl::StrCat("Gpt2: tensor ", name, " is missing"));
+  if (!t.defined())
+    return absl::InvalidArgumentError(
+        absl::StrCat("Gpt2: tensor ", name, " is missing"));
   if (t.sizes().vec() != shape) {
-    return absl::InvalidArgumentError(absl::StrCat("Gpt2: tensor ", name, " has shape ",
-                                                   Shape(t.sizes().vec()), ", expected ", Shape(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Gpt2: tensor ", name, " has shape ",
+                     Shape(t.sizes().vec()), ", expected ", Shape(shape)));
   }
   if (!t.is_floating_point()) {
-    return absl::InvalidArgumentError(absl::StrCat("Gpt2: tensor ", name, " is not floating point"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Gpt2: tensor ", name, " is not floating point"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckBlock(const Gpt2Block& b, int i, int64_t d) {
   const std::string p = absl::StrCat("h.", i, ".");
-  const std::vector<std::pair<std::string, std::pair<const torch::Tensor*, std::vector<int64_t>>>>
+  const std::vector<std::pair<
+      std::string, std::pair<const torch::Tensor*, std::vector<int64_t>>>>
       expected = {
           {"ln_1.weight", {&b.ln_1_weight, {d}}},
           {"ln_1.bias", {&b.ln_1_bias, {d}}},
@@ -59,12 +66,12 @@ absl::Status CheckWeights(const Gpt2Weights& w) {
     return absl::InvalidArgumentError("Gpt2: config values must be positive");
   }
   if (c.n_embd % c.n_head != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Gpt2: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Gpt2: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head));
   }
   if (static_cast<int>(w.blocks.size()) != c.n_layer) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Gpt2: ", w.blocks.size(), " blocks for n_layer ", c.n_layer));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Gpt2: ", w.blocks.size(), " blocks for n_layer ", c.n_layer));
   }
   const int64_t d = c.n_embd;
   for (auto s : {CheckTensor("wte.weight", w.wte, {c.vocab_size, d}),
@@ -83,50 +90,61 @@ absl::Status CheckWeights(const Gpt2Weights& w) {
 absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
   const bool cuda = name == "cuda" || name.rfind("cuda:", 0) == 0;
   int index = 0;
-  if (name.rfind("cuda:", 0) == 0 && (!absl::SimpleAtoi(name.substr(5), &index) || index < 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("bad device \"", name, "\": use cuda:N"));
+  if (name.rfind("cuda:", 0) == 0 &&
+      (!absl::SimpleAtoi(name.substr(5), &index) || index < 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad device \"", name, "\": use cuda:N"));
   }
   if (name == "cpu") return torch::Device(torch::kCPU);
   if (name == "mps") {
-    if (!at::hasMPS()) return absl::UnavailableError("device mps is not available here");
+    if (!at::hasMPS())
+      return absl::UnavailableError("device mps is not available here");
     return torch::Device(torch::kMPS);
   }
   if (!cuda) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown device \"", name, "\": use cpu, cuda, cuda:N or mps"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown device \"", name, "\": use cpu, cuda, cuda:N or mps"));
   }
-  const int64_t count = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  const int64_t count =
+      torch::cuda::is_available() ? torch::cuda::device_count() : 0;
   if (index >= count) {
-    return absl::UnavailableError(absl::StrCat("device ", name, " is not available here (",
-                                               count, " CUDA devices)"));
+    return absl::UnavailableError(absl::StrCat(
+        "device ", name, " is not available here (", count, " CUDA devices)"));
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 absl::Status CheckDType(DType dtype, const torch::Device& device) {
   if (dtype != DType::kFloat32 && device.is_cpu()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dtype ", DTypeName(dtype), " needs a GPU; use fp32 on cpu"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dtype ", DTypeName(dtype), " needs a GPU; use fp32 on cpu"));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckChunks(const torch::Tensor& chunks, const Gpt2Config& c) {
   if (!chunks.defined() || chunks.dim() != 2) {
-    return absl::InvalidArgumentError("chunks must be a [n_chunks, seq_len] tensor");
+    return absl::InvalidArgumentError(
+        "chunks must be a [n_chunks, seq_len] tensor");
   }
-  if (chunks.is_floating_point() || chunks.is_complex() || chunks.scalar_type() == torch::kBool) {
+  if (chunks.is_floating_point() || chunks.is_complex() ||
+      chunks.scalar_type() == torch::kBool) {
     return absl::InvalidArgumentError("chunks must hold integer token ids");
   }
   const int64_t n = chunks.size(0), t = chunks.size(1);
-  if (n < 1) return absl::InvalidArgumentError("chunks: need at least one chunk");
+  if (n < 1)
+    return absl::InvalidArgumentError("chunks: need at least one chunk");
   if (t < 2 || t > c.n_positions) {
-    return absl::InvalidArgumentError(absl::StrCat("seq_len ", t, " out of range: need 2 <= seq_len <= n_positions = ", c.n_positions));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "seq_len ", t,
+        " out of range: need 2 <= seq_len <= n_positions = ", c.n_positions));
   }
-  const int64_t lo = chunks.min().item<int64_t>(), hi = chunks.max().item<int64_t>();
+  const int64_t lo = chunks.min().item<int64_t>(),
+                hi = chunks.max().item<int64_t>();
   if (lo < 0 || hi >= c.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat("token id ", lo < 0 ? lo : hi,
-                                                   " out of range [0, ", c.vocab_size, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token id ", lo < 0 ? lo : hi, " out of range [0, ",
+                     c.vocab_size, ")"));
   }
   return absl::OkStatus();
 }
@@ -136,9 +154,9 @@ absl::Status CheckMasks(absl::Span<const HeadMask> masks, const Gpt2Config& c) {
   for (size_t i = 0; i < masks.size(); ++i) {
     for (int head : masks[i]) {
       if (head < 0 || head >= total) {
-        return absl::InvalidArgumentError(absl::StrCat("mask ", i, ": head index ", head,
-                                                       " out of range [0, ", total, ") for ",
-                                                       c.n_layer, " x ", c.n_head, " heads"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mask ", i, ": head index ", head, " out of range [0, ", total,
+            ") for ", c.n_layer, " x ", c.n_head, " heads"));
       }
     }
   }

@@ -1,7 +1,8 @@
 // Copyright: the ablate authors.
 //
-// Internal to the engine: input validation for Gpt2::Create and Gpt2::Evaluate, so that bad
-// input becomes a clear absl::Status instead of a torch error deep inside the forward pass.
+// Internal to the engine: input validation for Gpt2::Create and Gpt2::Evaluate,
+// so that bad input becomes a clear absl::Status instead of a torch error deep
+// inside the forward pass.
 //
 // Thread-safety: pure functions of their arguments.
 #ifndef ABLATE_WORKER_ENGINE_GPT2_CHECKS_H_
@@ -19,8 +20,9 @@
 
 namespace ablate::engine::internal {
 
-// Config values positive, n_embd divisible by n_head, every tensor present with its shape.
-// Tensors are named as in a Hugging Face checkpoint ("h.3.attn.c_attn.weight").
+// Config values positive, n_embd divisible by n_head, every tensor present with
+// its shape. Tensors are named as in a Hugging Face checkpoint
+// ("h.3.attn.c_attn.weight").
 absl::Status CheckWeights(const Gpt2Weights& weights);
 
 // "cpu", "cuda", "cuda:N", "mps", and that the device exists on this machine.
@@ -29,11 +31,13 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
 // Half precision (bf16, fp16) only on GPUs.
 absl::Status CheckDType(DType dtype, const torch::Device& device);
 
-// chunks: integer [n_chunks >= 1, 2 <= seq_len <= n_positions], ids in [0, vocab_size).
+// chunks: integer [n_chunks >= 1, 2 <= seq_len <= n_positions], ids in [0,
+// vocab_size).
 absl::Status CheckChunks(const torch::Tensor& chunks, const Gpt2Config& config);
 
 // Every head index in [0, n_layer * n_head).
-absl::Status CheckMasks(absl::Span<const HeadMask> masks, const Gpt2Config& config);
+absl::Status CheckMasks(absl::Span<const HeadMask> masks,
+                        const Gpt2Config& config);
 
 }  // namespace ablate::engine::internal
 

@@ -1,14 +1,17 @@
 // Copyright: the ablate authors.
 //
-// Internal to the engine: the GPT-2 forward pass as small functions over weights that already
-// live on the compute device, cut where masked evaluation needs to cut it. A block is
+// Internal to the engine: the GPT-2 forward pass as small functions over
+// weights that already live on the compute device, cut where masked evaluation
+// needs to cut it. A block is
 //
-//   z   = AttentionZ(x)          ln_1, c_attn, causal attention: per-head values, before c_proj
-//   z'  = AblateHeads(z, ...)    ablated heads' z replaced (zero / value bias / mean)
-//   x'  = BlockTail(x, z')       x + c_proj(z'), then x + mlp(ln_2(.))
+//   z   = AttentionZ(x)          ln_1, c_attn, causal attention: per-head
+//   values, before c_proj z'  = AblateHeads(z, ...)    ablated heads' z
+//   replaced (zero / value bias / mean) x'  = BlockTail(x, z')       x +
+//   c_proj(z'), then x + mlp(ln_2(.))
 //
-// so a clean pass can cache x and z at every layer and masked rows can start from them.
-// Shapes: B rows (chunks, or masks x chunks), T positions, d = n_embd, H heads, dh = d / H.
+// so a clean pass can cache x and z at every layer and masked rows can start
+// from them. Shapes: B rows (chunks, or masks x chunks), T positions, d =
+// n_embd, H heads, dh = d / H.
 //
 // Thread-safety: pure functions of their arguments.
 #ifndef ABLATE_WORKER_ENGINE_GPT2_FORWARD_H_
@@ -22,7 +25,8 @@
 
 namespace ablate::engine::internal {
 
-// The weights on the compute device in the compute dtype (same layout as Gpt2Weights).
+// The weights on the compute device in the compute dtype (same layout as
+// Gpt2Weights).
 struct DeviceModel {
   Gpt2Config config;
   torch::Tensor wte;  // [V, d], also the tied LM head
@@ -31,16 +35,19 @@ struct DeviceModel {
   torch::Tensor ln_f_weight, ln_f_bias;  // [d]
 };
 
-DeviceModel ToDevice(const Gpt2Weights& weights, torch::Device device, torch::ScalarType dtype);
+DeviceModel ToDevice(const Gpt2Weights& weights, torch::Device device,
+                     torch::ScalarType dtype);
 
 // tokens [B, T] int64 -> residual stream entering block 0, [B, T, d].
 torch::Tensor Embed(const DeviceModel& m, const torch::Tensor& tokens);
 
-// x [B, T, d] -> z [B, T, d]: head h's attention-weighted values in columns h*dh .. h*dh+dh-1.
-torch::Tensor AttentionZ(const DeviceModel& m, int layer, const torch::Tensor& x);
+// x [B, T, d] -> z [B, T, d]: head h's attention-weighted values in columns
+// h*dh .. h*dh+dh-1.
+torch::Tensor AttentionZ(const DeviceModel& m, int layer,
+                         const torch::Tensor& x);
 
-// z [B, T, d], keep [B, H] bool (false = ablated), repl [H, dh] -> z with every ablated
-// head's values replaced by its row of repl at every position.
+// z [B, T, d], keep [B, H] bool (false = ablated), repl [H, dh] -> z with every
+// ablated head's values replaced by its row of repl at every position.
 torch::Tensor AblateHeads(const torch::Tensor& z, const torch::Tensor& keep,
                           const torch::Tensor& repl);
 

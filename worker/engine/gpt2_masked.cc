@@ -5,17 +5,19 @@ namespace ablate::engine::internal {
 namespace {
 
 // Copies of a cached [C, T, d] tensor for n masks: [n * C, T, d], mask-major.
-torch::Tensor Tile(const torch::Tensor& t, int64_t n) { return t.repeat({n, 1, 1}); }
+torch::Tensor Tile(const torch::Tensor& t, int64_t n) {
+  return t.repeat({n, 1, 1});
+}
 
 // Appends rows b to a (a may be undefined: no rows yet).
 torch::Tensor Append(const torch::Tensor& a, const torch::Tensor& b) {
   return a.defined() ? torch::cat({a, b}) : b;
 }
 
-// keep [R, H] bool for layer `layer`: the first `n_active` jobs, C rows each. Returns an
-// undefined tensor when no active job ablates a head in this layer.
-torch::Tensor KeepMask(absl::Span<const MaskJob> jobs, int64_t n_active, int layer, int n_head,
-                       int64_t C, torch::Device device) {
+// keep [R, H] bool for layer `layer`: the first `n_active` jobs, C rows each.
+// Returns an undefined tensor when no active job ablates a head in this layer.
+torch::Tensor KeepMask(absl::Span<const MaskJob> jobs, int64_t n_active,
+                       int layer, int n_head, int64_t C, torch::Device device) {
   torch::Tensor keep = torch::ones({n_active, n_head}, torch::kBool);
   auto acc = keep.accessor<bool, 2>();
   bool any = false;
@@ -44,8 +46,10 @@ CleanCache CleanPass(const DeviceModel& m, const torch::Tensor& tokens) {
 }
 
 std::vector<double> RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
-                                 const Replacements& repl, absl::Span<const MaskJob> jobs,
-                                 const torch::Tensor& targets, const LmHeadOptions& lm) {
+                                 const Replacements& repl,
+                                 absl::Span<const MaskJob> jobs,
+                                 const torch::Tensor& targets,
+                                 const LmHeadOptions& lm) {
   const int L = m.config.n_layer;
   const int64_t C = targets.size(0), n = static_cast<int64_t>(jobs.size());
   torch::Tensor x;  // [active * C, T, d]: rows of the masks that have started
@@ -53,21 +57,28 @@ std::vector<double> RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
   for (int l = jobs.front().first_layer; l < L; ++l) {
     torch::Tensor z = x.defined() ? AttentionZ(m, l, x) : torch::Tensor();
     int64_t joining = 0;
-    while (active + joining < n && jobs[active + joining].first_layer == l) ++joining;
-    if (joining > 0) {  // these masks' inputs and z at layer l are the clean ones
+    while (active + joining < n && jobs[active + joining].first_layer == l)
+      ++joining;
+    if (joining >
+        0) {  // these masks' inputs and z at layer l are the clean ones
       x = Append(x, Tile(cache.resid[l], joining));
       z = Append(z, Tile(cache.z[l], joining));
       active += joining;
     }
-    torch::Tensor keep = KeepMask(jobs, active, l, m.config.n_head, C, x.device());
+    torch::Tensor keep =
+        KeepMask(jobs, active, l, m.config.n_head, C, x.device());
     if (keep.defined()) z = AblateHeads(z, keep, repl[l]);
     x = BlockTail(m, l, x, z);
   }
-  if (active < n) x = Append(x, Tile(cache.resid[L], n - active));  // clean masks
-  torch::Tensor h = FinalNormPredicting(m, x);             // [n * C * (T - 1), d]
-  torch::Tensor nll = SlicedNll(h, targets.repeat({n, 1}).reshape({-1}), m.wte, lm);
-  torch::Tensor per_mask = nll.to(torch::kDouble).view({n, -1}).sum(1).cpu();  // [n]
-  return std::vector<double>(per_mask.data_ptr<double>(), per_mask.data_ptr<double>() + n);
+  if (active < n)
+    x = Append(x, Tile(cache.resid[L], n - active));  // clean masks
+  torch::Tensor h = FinalNormPredicting(m, x);        // [n * C * (T - 1), d]
+  torch::Tensor nll =
+      SlicedNll(h, targets.repeat({n, 1}).reshape({-1}), m.wte, lm);
+  torch::Tensor per_mask =
+      nll.to(torch::kDouble).view({n, -1}).sum(1).cpu();  // [n]
+  return std::vector<double>(per_mask.data_ptr<double>(),
+                             per_mask.data_ptr<double>() + n);
 }
 
 }  // namespace ablate::engine::internal

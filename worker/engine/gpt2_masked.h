@@ -1,15 +1,16 @@
 // Copyright: the ablate authors.
 //
-// Internal to the engine: evaluation of many head masks over one block of chunks, sharing
-// everything that is exactly shared (DESIGN.md section 3).
+// Internal to the engine: evaluation of many head masks over one block of
+// chunks, sharing everything that is exactly shared (DESIGN.md section 3).
 //
-// A clean pass caches the residual stream entering every block and every block's clean z.
-// A mask whose first ablated layer is l has the clean residual and the clean z at layer l,
-// so it starts there: its rows join the batch at layer l (copies of the cached residual and
-// z), get their heads replaced, and run the rest of the model. A batch holds masks sorted by
-// first ablated layer; rows of later-starting masks join as the batch climbs, so batches stay
-// full and no mask computes a layer below its first ablated one. Rows are mask-major:
-// row (i * C + c) is chunk c under the batch's i-th mask.
+// A clean pass caches the residual stream entering every block and every
+// block's clean z. A mask whose first ablated layer is l has the clean residual
+// and the clean z at layer l, so it starts there: its rows join the batch at
+// layer l (copies of the cached residual and z), get their heads replaced, and
+// run the rest of the model. A batch holds masks sorted by first ablated layer;
+// rows of later-starting masks join as the batch climbs, so batches stay full
+// and no mask computes a layer below its first ablated one. Rows are
+// mask-major: row (i * C + c) is chunk c under the batch's i-th mask.
 //
 // Thread-safety: pure functions of their arguments.
 #ifndef ABLATE_WORKER_ENGINE_GPT2_MASKED_H_
@@ -28,8 +29,9 @@ namespace ablate::engine::internal {
 
 // Activations of a clean forward pass over C chunks of T tokens.
 struct CleanCache {
-  std::vector<torch::Tensor> resid;  // L + 1 entries: resid[l] enters block l; [C, T, d]
-  std::vector<torch::Tensor> z;      // L entries: clean z of block l; [C, T, d]
+  std::vector<torch::Tensor>
+      resid;  // L + 1 entries: resid[l] enters block l; [C, T, d]
+  std::vector<torch::Tensor> z;  // L entries: clean z of block l; [C, T, d]
 };
 
 // tokens [C, T] -> the cache (costs one plain forward without the LM head).
@@ -42,14 +44,17 @@ struct MaskJob {
   std::vector<uint8_t> ablated;  // [L * H] flat, 1 = head ablated
 };
 
-// Per-layer replacement of an ablated head's z: repl[l] is [H, dh] in the compute dtype.
+// Per-layer replacement of an ablated head's z: repl[l] is [H, dh] in the
+// compute dtype.
 using Replacements = std::vector<torch::Tensor>;
 
-// NLL sums (float64, summed over the C chunks) of `jobs`, which must be sorted by
-// first_layer. targets: [C, T - 1] int64, the tokens each position predicts.
+// NLL sums (float64, summed over the C chunks) of `jobs`, which must be sorted
+// by first_layer. targets: [C, T - 1] int64, the tokens each position predicts.
 std::vector<double> RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
-                                 const Replacements& repl, absl::Span<const MaskJob> jobs,
-                                 const torch::Tensor& targets, const LmHeadOptions& lm);
+                                 const Replacements& repl,
+                                 absl::Span<const MaskJob> jobs,
+                                 const torch::Tensor& targets,
+                                 const LmHeadOptions& lm);
 
 }  // namespace ablate::engine::internal
 

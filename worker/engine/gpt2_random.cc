@@ -16,9 +16,13 @@ class Sampler {
   torch::Tensor Normal(std::vector<int64_t> shape, double std) {
     return torch::randn(shape, gen_, torch::kFloat).mul_(std);
   }
-  torch::Tensor Weight(std::vector<int64_t> shape) { return Normal(shape, init_.weight_std); }
+  torch::Tensor Weight(std::vector<int64_t> shape) {
+    return Normal(shape, init_.weight_std);
+  }
   torch::Tensor Bias(int64_t n) { return Normal({n}, init_.bias_std); }
-  torch::Tensor LnWeight(int64_t n) { return Normal({n}, init_.ln_std).add_(1.0); }
+  torch::Tensor LnWeight(int64_t n) {
+    return Normal({n}, init_.ln_std).add_(1.0);
+  }
   torch::Tensor LnBias(int64_t n) { return Normal({n}, init_.ln_std); }
 
  private:
@@ -28,7 +32,8 @@ class Sampler {
 
 }  // namespace
 
-Gpt2Weights RandomWeights(const Gpt2Config& config, uint64_t seed, const RandomInit& init) {
+Gpt2Weights RandomWeights(const Gpt2Config& config, uint64_t seed,
+                          const RandomInit& init) {
   torch::NoGradGuard no_grad;
   Sampler r(seed, init);
   const int64_t d = config.n_embd;

@@ -1,8 +1,9 @@
 // Copyright: the ablate authors.
 //
-// Random GPT-2 weights for tests and benchmarks (no real checkpoint is reachable here).
-// Matrices and embeddings are N(0, weight_std^2); biases N(0, bias_std^2); LayerNorm
-// weights 1 + N(0, ln_std^2) and LayerNorm biases N(0, ln_std^2). Deterministic in `seed`.
+// Random GPT-2 weights for tests and benchmarks (no real checkpoint is
+// reachable here). Matrices and embeddings are N(0, weight_std^2); biases N(0,
+// bias_std^2); LayerNorm weights 1 + N(0, ln_std^2) and LayerNorm biases N(0,
+// ln_std^2). Deterministic in `seed`.
 //
 // Thread-safety: uses its own generator; safe to call from several threads.
 #ifndef ABLATE_WORKER_ENGINE_GPT2_RANDOM_H_
@@ -20,7 +21,8 @@ struct RandomInit {
   double ln_std = 0.0;
 };
 
-Gpt2Weights RandomWeights(const Gpt2Config& config, uint64_t seed, const RandomInit& init = {});
+Gpt2Weights RandomWeights(const Gpt2Config& config, uint64_t seed,
+                          const RandomInit& init = {});
 
 }  // namespace ablate::engine
 

@@ -12,10 +12,13 @@ namespace ablate::engine {
 namespace {
 
 double Seconds(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
-double Ppl(const MaskNll& r) { return std::exp(r.nll_sum / static_cast<double>(r.n_tokens)); }
+double Ppl(const MaskNll& r) {
+  return std::exp(r.nll_sum / static_cast<double>(r.n_tokens));
+}
 
 // Shifts progress by `offset` masks and reports against `total`.
 ProgressFn Offset(const ProgressFn& progress, int64_t offset, int64_t total) {
@@ -23,19 +26,23 @@ ProgressFn Offset(const ProgressFn& progress, int64_t offset, int64_t total) {
   return [=](int64_t done, int64_t) { progress(offset + done, total); };
 }
 
-absl::StatusOr<SweepResult> Individual(const Gpt2& model, const torch::Tensor& chunks,
-                                       Method method, const ProgressFn& progress) {
+absl::StatusOr<SweepResult> Individual(const Gpt2& model,
+                                       const torch::Tensor& chunks,
+                                       Method method,
+                                       const ProgressFn& progress) {
   const Gpt2Config& c = model.config();
   std::vector<HeadMask> masks = {{}};
   for (int i = 0; i < c.n_heads_total(); ++i) masks.push_back({i});
-  absl::StatusOr<std::vector<MaskNll>> nll = model.Evaluate(chunks, masks, method, progress);
+  absl::StatusOr<std::vector<MaskNll>> nll =
+      model.Evaluate(chunks, masks, method, progress);
   if (!nll.ok()) return nll.status();
   SweepResult r;
   r.baseline_ppl = Ppl((*nll)[0]);
   r.n_tokens_scored = (*nll)[0].n_tokens;
   for (int i = 0; i < c.n_heads_total(); ++i) {
     const double ppl = Ppl((*nll)[i + 1]);
-    r.heads.push_back({i / c.n_head, i % c.n_head, ppl, (ppl - r.baseline_ppl) / r.baseline_ppl});
+    r.heads.push_back({i / c.n_head, i % c.n_head, ppl,
+                       (ppl - r.baseline_ppl) / r.baseline_ppl});
   }
   return r;
 }
@@ -44,35 +51,42 @@ absl::Status CheckOrder(absl::Span<const int> order, const Gpt2Config& c) {
   std::set<int> seen;
   for (int i : order) {
     if (i < 0 || i >= c.n_heads_total()) {
-      return absl::InvalidArgumentError(absl::StrCat("cumulative order: head index ", i,
-                                                     " out of range [0, ", c.n_heads_total(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cumulative order: head index ", i, " out of range [0, ",
+                       c.n_heads_total(), ")"));
     }
     if (!seen.insert(i).second) {
-      return absl::InvalidArgumentError(absl::StrCat("cumulative order: head ", i, " repeated"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cumulative order: head ", i, " repeated"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<SweepResult> Cumulative(const Gpt2& model, const torch::Tensor& chunks,
-                                       Method method, absl::Span<const int> order,
+absl::StatusOr<SweepResult> Cumulative(const Gpt2& model,
+                                       const torch::Tensor& chunks,
+                                       Method method,
+                                       absl::Span<const int> order,
                                        const ProgressFn& progress) {
   const Gpt2Config& c = model.config();
   absl::Status s = CheckOrder(order, c);
   if (!s.ok()) return s;
-  std::vector<HeadMask> masks(order.size() + 1);  // mask k: the first k heads of the order
+  std::vector<HeadMask> masks(order.size() +
+                              1);  // mask k: the first k heads of the order
   for (size_t k = 1; k <= order.size(); ++k) {
     masks[k] = masks[k - 1];
     masks[k].push_back(order[k - 1]);
   }
-  absl::StatusOr<std::vector<MaskNll>> nll = model.Evaluate(chunks, masks, method, progress);
+  absl::StatusOr<std::vector<MaskNll>> nll =
+      model.Evaluate(chunks, masks, method, progress);
   if (!nll.ok()) return nll.status();
   SweepResult r;
   r.baseline_ppl = Ppl((*nll)[0]);
   r.n_tokens_scored = (*nll)[0].n_tokens;
   for (size_t k = 0; k < masks.size(); ++k) {
     CurvePoint p{static_cast<int>(k), Ppl((*nll)[k]), std::nullopt};
-    if (k > 0) p.head = std::make_pair(order[k - 1] / c.n_head, order[k - 1] % c.n_head);
+    if (k > 0)
+      p.head = std::make_pair(order[k - 1] / c.n_head, order[k - 1] % c.n_head);
     r.cumulative.push_back(p);
   }
   return r;
@@ -80,18 +94,20 @@ absl::StatusOr<SweepResult> Cumulative(const Gpt2& model, const torch::Tensor& c
 
 }  // namespace
 
-absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int64_t> tokens, int64_t n_chunks,
-                                         int64_t seq_len, std::optional<int64_t> bos) {
+absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int64_t> tokens,
+                                         int64_t n_chunks, int64_t seq_len,
+                                         std::optional<int64_t> bos) {
   if (n_chunks < 1 || seq_len < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("need n_chunks >= 1 and seq_len >= 2, got ", n_chunks, " x ", seq_len));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need n_chunks >= 1 and seq_len >= 2, got ", n_chunks, " x ", seq_len));
   }
   const int64_t text = bos ? seq_len - 1 : seq_len;  // text tokens per chunk
   const int64_t need = n_chunks * text;
   if (static_cast<int64_t>(tokens.size()) < need) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "too few tokens: ", n_chunks, " chunks x ", seq_len, bos ? " (with BOS)" : "", " need ",
-        need, " tokens, the text has ", tokens.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("too few tokens: ", n_chunks, " chunks x ", seq_len,
+                     bos ? " (with BOS)" : "", " need ", need,
+                     " tokens, the text has ", tokens.size()));
   }
   torch::Tensor chunks = torch::empty({n_chunks, seq_len}, torch::kLong);
   auto acc = chunks.accessor<int64_t, 2>();
@@ -103,35 +119,43 @@ absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int64_t> tokens, int64
   return chunks;
 }
 
-absl::StatusOr<SweepResult> RunIndividual(const Gpt2& model, const torch::Tensor& chunks,
-                                          Method method, const ProgressFn& progress) {
+absl::StatusOr<SweepResult> RunIndividual(const Gpt2& model,
+                                          const torch::Tensor& chunks,
+                                          Method method,
+                                          const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<SweepResult> r = Individual(model, chunks, method, progress);
   if (r.ok()) r->seconds = Seconds(start);
   return r;
 }
 
-absl::StatusOr<SweepResult> RunCumulative(const Gpt2& model, const torch::Tensor& chunks,
-                                          Method method, absl::Span<const int> order,
+absl::StatusOr<SweepResult> RunCumulative(const Gpt2& model,
+                                          const torch::Tensor& chunks,
+                                          Method method,
+                                          absl::Span<const int> order,
                                           const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<SweepResult> r = Cumulative(model, chunks, method, order, progress);
+  absl::StatusOr<SweepResult> r =
+      Cumulative(model, chunks, method, order, progress);
   if (r.ok()) r->seconds = Seconds(start);
   return r;
 }
 
-absl::StatusOr<SweepResult> RunFull(const Gpt2& model, const torch::Tensor& chunks,
-                                    Method method, const ProgressFn& progress) {
+absl::StatusOr<SweepResult> RunFull(const Gpt2& model,
+                                    const torch::Tensor& chunks, Method method,
+                                    const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = model.config().n_heads_total() + 1;  // masks per phase
-  absl::StatusOr<SweepResult> r = Individual(model, chunks, method, Offset(progress, 0, 2 * n));
+  absl::StatusOr<SweepResult> r =
+      Individual(model, chunks, method, Offset(progress, 0, 2 * n));
   if (!r.ok()) return r;
   std::vector<double> deltas;
   for (const HeadResult& h : r->heads) deltas.push_back(h.delta);
-  absl::StatusOr<std::vector<int>> order =
-      analysis::CumulativeOrder(deltas, model.config().n_layer, model.config().n_head);
+  absl::StatusOr<std::vector<int>> order = analysis::CumulativeOrder(
+      deltas, model.config().n_layer, model.config().n_head);
   if (!order.ok()) return order.status();
-  absl::StatusOr<SweepResult> cum = Cumulative(model, chunks, method, *order, Offset(progress, n, 2 * n));
+  absl::StatusOr<SweepResult> cum =
+      Cumulative(model, chunks, method, *order, Offset(progress, n, 2 * n));
   if (!cum.ok()) return cum;
   r->cumulative = std::move(cum->cumulative);
   r->seconds = Seconds(start);

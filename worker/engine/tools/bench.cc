@@ -33,7 +33,8 @@ void Sync(const torch::Device& device) {
 double CpuSeconds() {  // user + system time of the process so far
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 double PeakRssMb() {
@@ -42,9 +43,9 @@ double PeakRssMb() {
   return u.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-// GFLOP/s of a [1024, 768] x [768, 2304] product (GPT-2 small's c_attn on 1024 tokens), per
-// wall second and per CPU second of this process (the latter is robust to other processes
-// taking the cores, with one thread).
+// GFLOP/s of a [1024, 768] x [768, 2304] product (GPT-2 small's c_attn on 1024
+// tokens), per wall second and per CPU second of this process (the latter is
+// robust to other processes taking the cores, with one thread).
 struct Rate {
   double wall = 0;
   double cpu = 0;
@@ -53,7 +54,8 @@ struct Rate {
 Rate MatmulGflops(const torch::Device& device, torch::ScalarType dtype) {
   c10::InferenceMode guard;
   auto opt = torch::dtype(dtype).device(device);
-  torch::Tensor a = torch::randn({1024, 768}, opt), b = torch::randn({768, 2304}, opt);
+  torch::Tensor a = torch::randn({1024, 768}, opt),
+                b = torch::randn({768, 2304}, opt);
   torch::Tensor c = torch::empty({1024, 2304}, opt);
   for (int i = 0; i < 3; ++i) torch::matmul_out(c, a, b);
   Sync(device);
@@ -72,7 +74,8 @@ Rate MatmulGflops(const torch::Device& device, torch::ScalarType dtype) {
 
 std::vector<HeadMask> SweepMasks(const Gpt2Config& c, int limit) {
   std::vector<HeadMask> masks = {{}};
-  const int n = limit < 0 ? c.n_heads_total() : std::min(limit, c.n_heads_total());
+  const int n =
+      limit < 0 ? c.n_heads_total() : std::min(limit, c.n_heads_total());
   for (int h = 0; h < n; ++h) masks.push_back({h});
   return masks;
 }
@@ -84,12 +87,15 @@ struct Timed {
 };
 
 absl::StatusOr<Timed> TimeEngine(const Gpt2& model, const torch::Tensor& chunks,
-                                 const std::vector<HeadMask>& masks, const std::string& profile) {
-  auto warm = model.Evaluate(chunks.slice(1, 0, std::min<int64_t>(chunks.size(1), 16)), {{0}},
-                             Method::kZero);
+                                 const std::vector<HeadMask>& masks,
+                                 const std::string& profile) {
+  auto warm =
+      model.Evaluate(chunks.slice(1, 0, std::min<int64_t>(chunks.size(1), 16)),
+                     {{0}}, Method::kZero);
   if (!warm.ok()) return warm.status();
   std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;
-  if (!profile.empty()) trace = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
+  if (!profile.empty())
+    trace = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
   const auto start = Clock::now();
   const double cpu = CpuSeconds();
   auto r = model.Evaluate(chunks, masks, Method::kZero);
@@ -100,11 +106,13 @@ absl::StatusOr<Timed> TimeEngine(const Gpt2& model, const torch::Tensor& chunks,
   return t;
 }
 
-Timed TimeNaive(const Gpt2Weights& w, const torch::Device& device, torch::ScalarType dtype,
-                const torch::Tensor& chunks, const std::vector<HeadMask>& masks) {
+Timed TimeNaive(const Gpt2Weights& w, const torch::Device& device,
+                torch::ScalarType dtype, const torch::Tensor& chunks,
+                const std::vector<HeadMask>& masks) {
   const internal::DeviceModel m = internal::ToDevice(w, device, dtype);
   const torch::Tensor tokens = chunks.to(device);
-  NaiveZeroSweep(m, tokens.slice(1, 0, std::min<int64_t>(tokens.size(1), 16)), {{0}});  // warm
+  NaiveZeroSweep(m, tokens.slice(1, 0, std::min<int64_t>(tokens.size(1), 16)),
+                 {{0}});  // warm
   const auto start = Clock::now();
   const double cpu = CpuSeconds();
   std::vector<double> nll = NaiveZeroSweep(m, tokens, masks);
@@ -112,53 +120,69 @@ Timed TimeNaive(const Gpt2Weights& w, const torch::Device& device, torch::Scalar
 }
 
 // Prints the report; returns the JSON fields for the RESULT line.
-std::string Report(const BenchOptions& o, const Rate& matmul, const SweepFlops& flops,
-                   size_t n_masks, const Timed& engine, double rss, std::ostream& out) {
+std::string Report(const BenchOptions& o, const Rate& matmul,
+                   const SweepFlops& flops, size_t n_masks, const Timed& engine,
+                   double rss, std::ostream& out) {
   const double gflop = flops.engine / 1e9;
   const double bound = gflop / matmul.wall, cpu_bound = gflop / matmul.cpu;
   out << absl::StrFormat(
-      "model: GPT-2 small shape, random weights; %d x %d tokens; device %s, %s, %d threads\n"
+      "model: GPT-2 small shape, random weights; %d x %d tokens; device %s, "
+      "%s, %d threads\n"
       "matmul 1024x768x2304: %.1f GFLOP/s (%.1f per CPU second)\n"
       "engine: %d masks in %.3f s (%.3f CPU s) = %.2f masks/s\n"
-      "engine: %.1f GFLOP performed (naive count %.1f = %.2fx); %.1f GFLOP/s achieved\n"
-      "engine: time / matmul-rate bound = %.3f / %.3f s = %.2f (CPU time: %.2f)\n"
+      "engine: %.1f GFLOP performed (naive count %.1f = %.2fx); %.1f GFLOP/s "
+      "achieved\n"
+      "engine: time / matmul-rate bound = %.3f / %.3f s = %.2f (CPU time: "
+      "%.2f)\n"
       "engine: peak resident memory %.0f MB (process, incl. weights)\n",
-      o.n_chunks, o.seq_len, o.device, o.dtype, torch::get_num_threads(), matmul.wall,
-      matmul.cpu, n_masks, engine.seconds, engine.cpu_seconds, n_masks / engine.seconds, gflop,
-      flops.naive / 1e9, flops.naive / flops.engine, gflop / engine.seconds, engine.seconds,
-      bound, engine.seconds / bound, engine.cpu_seconds / cpu_bound, rss);
+      o.n_chunks, o.seq_len, o.device, o.dtype, torch::get_num_threads(),
+      matmul.wall, matmul.cpu, n_masks, engine.seconds, engine.cpu_seconds,
+      n_masks / engine.seconds, gflop, flops.naive / 1e9,
+      flops.naive / flops.engine, gflop / engine.seconds, engine.seconds, bound,
+      engine.seconds / bound, engine.cpu_seconds / cpu_bound, rss);
   return absl::StrFormat(
-      "\"device\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"n_chunks\": %d, "
-      "\"seq_len\": %d, \"masks\": %d, \"seconds\": %.4f, \"cpu_seconds\": %.3f, "
-      "\"masks_per_s\": %.3f, \"gflop_engine\": %.2f, \"gflop_naive_count\": %.2f, "
-      "\"gflops_achieved\": %.2f, \"matmul_gflops\": %.2f, \"matmul_gflops_per_cpu_s\": %.2f, "
-      "\"time_over_bound\": %.3f, \"cpu_time_over_bound\": %.3f, \"peak_rss_mb\": %.0f",
-      o.device, o.dtype, torch::get_num_threads(), o.n_chunks, o.seq_len, n_masks,
-      engine.seconds, engine.cpu_seconds, n_masks / engine.seconds, gflop, flops.naive / 1e9,
-      gflop / engine.seconds, matmul.wall, matmul.cpu, engine.seconds / bound,
-      engine.cpu_seconds / cpu_bound, rss);
+      "\"device\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"n_chunks\": "
+      "%d, "
+      "\"seq_len\": %d, \"masks\": %d, \"seconds\": %.4f, \"cpu_seconds\": "
+      "%.3f, "
+      "\"masks_per_s\": %.3f, \"gflop_engine\": %.2f, \"gflop_naive_count\": "
+      "%.2f, "
+      "\"gflops_achieved\": %.2f, \"matmul_gflops\": %.2f, "
+      "\"matmul_gflops_per_cpu_s\": %.2f, "
+      "\"time_over_bound\": %.3f, \"cpu_time_over_bound\": %.3f, "
+      "\"peak_rss_mb\": %.0f",
+      o.device, o.dtype, torch::get_num_threads(), o.n_chunks, o.seq_len,
+      n_masks, engine.seconds, engine.cpu_seconds, n_masks / engine.seconds,
+      gflop, flops.naive / 1e9, gflop / engine.seconds, matmul.wall, matmul.cpu,
+      engine.seconds / bound, engine.cpu_seconds / cpu_bound, rss);
 }
 
-std::string CompareNaive(const Timed& engine, const Timed& naive, const SweepFlops& flops,
-                         size_t n_masks, std::ostream& out) {
+std::string CompareNaive(const Timed& engine, const Timed& naive,
+                         const SweepFlops& flops, size_t n_masks,
+                         std::ostream& out) {
   double max_rel = 0;
   for (size_t i = 0; i < n_masks; ++i) {
     max_rel = std::max(max_rel, std::abs(engine.nll[i] / naive.nll[i] - 1.0));
   }
   out << absl::StrFormat(
-      "naive: %.3f s (%.3f CPU s) = %.2f masks/s, %.1f GFLOP/s; engine speedup %.2fx "
+      "naive: %.3f s (%.3f CPU s) = %.2f masks/s, %.1f GFLOP/s; engine speedup "
+      "%.2fx "
       "(CPU time %.2fx); max |nll/naive - 1| = %.2g\n",
-      naive.seconds, naive.cpu_seconds, n_masks / naive.seconds, flops.naive / 1e9 / naive.seconds,
-      naive.seconds / engine.seconds, naive.cpu_seconds / engine.cpu_seconds, max_rel);
+      naive.seconds, naive.cpu_seconds, n_masks / naive.seconds,
+      flops.naive / 1e9 / naive.seconds, naive.seconds / engine.seconds,
+      naive.cpu_seconds / engine.cpu_seconds, max_rel);
   return absl::StrFormat(
-      ", \"naive_seconds\": %.4f, \"naive_cpu_seconds\": %.3f, \"speedup\": %.3f, "
+      ", \"naive_seconds\": %.4f, \"naive_cpu_seconds\": %.3f, \"speedup\": "
+      "%.3f, "
       "\"cpu_speedup\": %.3f, \"max_rel_diff\": %.3g",
       naive.seconds, naive.cpu_seconds, naive.seconds / engine.seconds,
       naive.cpu_seconds / engine.cpu_seconds, max_rel);
 }
 
 torch::ScalarType Scalar(DType d) {
-  return d == DType::kFloat32 ? torch::kFloat : d == DType::kBFloat16 ? torch::kBFloat16 : torch::kHalf;
+  return d == DType::kFloat32    ? torch::kFloat
+         : d == DType::kBFloat16 ? torch::kBFloat16
+                                 : torch::kHalf;
 }
 
 }  // namespace
@@ -166,7 +190,8 @@ torch::ScalarType Scalar(DType d) {
 absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   absl::StatusOr<DType> dtype = ParseDType(o.dtype);
   if (!dtype.ok()) return dtype.status();
-  const Gpt2Config config;  // GPT-2 small: 12 x 12 x 768, vocab 50257, 1024 positions
+  const Gpt2Config
+      config;  // GPT-2 small: 12 x 12 x 768, vocab 50257, 1024 positions
   const Gpt2Weights weights = RandomWeights(config, o.seed);
   EngineOptions eo;
   eo.device = o.device;
@@ -178,9 +203,10 @@ absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   absl::StatusOr<std::unique_ptr<Gpt2>> model = Gpt2::Create(weights, eo);
   if (!model.ok()) return model.status();
   torch::manual_seed(o.seed);
-  const torch::Tensor chunks =
-      torch::randint(0, config.vocab_size, {o.n_chunks, o.seq_len}, torch::kLong);
-  const torch::Device device = o.device == "cpu" ? torch::Device(torch::kCPU) : torch::Device(o.device);
+  const torch::Tensor chunks = torch::randint(
+      0, config.vocab_size, {o.n_chunks, o.seq_len}, torch::kLong);
+  const torch::Device device =
+      o.device == "cpu" ? torch::Device(torch::kCPU) : torch::Device(o.device);
   const Rate before = MatmulGflops(device, Scalar(*dtype));
   const std::vector<HeadMask> masks = SweepMasks(config, o.limit_heads);
   const SweepFlops flops = CountFlops(config, o.n_chunks, o.seq_len, masks);
@@ -188,10 +214,12 @@ absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   if (!engine.ok()) return engine.status();
   const double rss = PeakRssMb();
   const Rate after = MatmulGflops(device, Scalar(*dtype));
-  const Rate matmul{(before.wall + after.wall) / 2, (before.cpu + after.cpu) / 2};
+  const Rate matmul{(before.wall + after.wall) / 2,
+                    (before.cpu + after.cpu) / 2};
   std::string json = Report(o, matmul, flops, masks.size(), *engine, rss, out);
   if (o.compare_naive) {
-    const Timed naive = TimeNaive(weights, device, Scalar(*dtype), chunks, masks);
+    const Timed naive =
+        TimeNaive(weights, device, Scalar(*dtype), chunks, masks);
     json += CompareNaive(*engine, naive, flops, masks.size(), out);
   }
   out << "RESULT {" << json << "}\n";

@@ -1,10 +1,12 @@
 // Copyright: the ablate authors.
 //
-// ablate-bench: times the individual sweep (baseline + every head zero-ablated alone) on a
-// GPT-2-small-shaped model with random weights (12 x 12 x 768, vocab 50257, 1024 positions)
-// and reports seconds, masks/s, FLOPs (flops.h), achieved GFLOP/s against the machine's
-// measured matmul rate (a 1024 x 768 x 2304 product, averaged before and after), peak resident memory, and optionally
-// the same sweep as a one-mask-per-pass loop (naive.h) with the largest NLL difference.
+// ablate-bench: times the individual sweep (baseline + every head zero-ablated
+// alone) on a GPT-2-small-shaped model with random weights (12 x 12 x 768,
+// vocab 50257, 1024 positions) and reports seconds, masks/s, FLOPs (flops.h),
+// achieved GFLOP/s against the machine's measured matmul rate (a 1024 x 768 x
+// 2304 product, averaged before and after), peak resident memory, and
+// optionally the same sweep as a one-mask-per-pass loop (naive.h) with the
+// largest NLL difference.
 //
 // Thread-safety: not thread-safe (sets LibTorch's global thread count).
 #ifndef ABLATE_WORKER_ENGINE_TOOLS_BENCH_H_
@@ -26,11 +28,13 @@ struct BenchOptions {
   int threads = 0;             // 0 = engine default
   int64_t max_batch_rows = 0;  // 0 = auto
   int64_t vocab_slice = 8192;
-  int limit_heads = -1;        // evaluate only the first N heads (plus the baseline); -1 = all
+  int limit_heads =
+      -1;  // evaluate only the first N heads (plus the baseline); -1 = all
   bool compare_naive = false;
   bool allow_tf32 = false;
   uint64_t seed = 1;
-  std::string profile;  // if set, a chrome://tracing file of the engine's sweep (LibTorch ops)
+  std::string profile;  // if set, a chrome://tracing file of the engine's sweep
+                        // (LibTorch ops)
 };
 
 // Prints a human-readable report and a final "RESULT {json}" line to `out`.

@@ -15,17 +15,22 @@
 ABSL_FLAG(int64_t, n_chunks, 2, "chunks of random tokens");
 ABSL_FLAG(int64_t, seq_len, 128, "tokens per chunk (<= 1024)");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or mps");
-ABSL_FLAG(std::string, dtype, "fp32", "fp32, bf16 or fp16 (half types on GPUs only)");
+ABSL_FLAG(std::string, dtype, "fp32",
+          "fp32, bf16 or fp16 (half types on GPUs only)");
 ABSL_FLAG(int, threads, 0, "CPU intra-op threads; 0 = engine default");
-ABSL_FLAG(int64_t, max_batch_rows, 0, "rows (masks x chunks) per batch; 0 = auto");
+ABSL_FLAG(int64_t, max_batch_rows, 0,
+          "rows (masks x chunks) per batch; 0 = auto");
 ABSL_FLAG(int64_t, vocab_slice, 8192, "vocabulary columns per LM-head slice");
-ABSL_FLAG(int, limit_heads, -1, "sweep only the first N heads (and the baseline); -1 = all");
+ABSL_FLAG(int, limit_heads, -1,
+          "sweep only the first N heads (and the baseline); -1 = all");
 ABSL_FLAG(bool, compare_naive, false, "also time a one-mask-per-pass loop");
 ABSL_FLAG(bool, tf32, false, "allow TF32 for fp32 matmuls on CUDA");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the random weights and tokens");
-ABSL_FLAG(std::string, profile, "", "write a chrome://tracing file of the engine's sweep");
+ABSL_FLAG(std::string, profile, "",
+          "write a chrome://tracing file of the engine's sweep");
 
-// "--n-chunks=2" -> "--n_chunks=2": dashes in the flag name (not the value) become '_'.
+// "--n-chunks=2" -> "--n_chunks=2": dashes in the flag name (not the value)
+// become '_'.
 std::vector<std::string> Underscored(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   for (size_t i = 1; i < args.size(); ++i) {

@@ -9,9 +9,11 @@ SweepFlops CountFlops(const Gpt2Config& c, int64_t n_chunks, int64_t seq_len,
                       const std::vector<HeadMask>& masks) {
   const double d = c.n_embd, T = static_cast<double>(seq_len), V = c.vocab_size;
   const double tokens = static_cast<double>(n_chunks) * T;
-  const double block = tokens * (24 * d * d + 4 * T * d);  // one layer, all chunks
-  const double tail = tokens * 18 * d * d;                  // c_proj + MLP only
-  const double head = static_cast<double>(n_chunks) * 2 * d * V;  // per scored position
+  const double block =
+      tokens * (24 * d * d + 4 * T * d);    // one layer, all chunks
+  const double tail = tokens * 18 * d * d;  // c_proj + MLP only
+  const double head =
+      static_cast<double>(n_chunks) * 2 * d * V;  // per scored position
   SweepFlops f;
   f.engine = c.n_layer * block;  // the clean pass
   for (const HeadMask& m : masks) {

@@ -5,7 +5,8 @@ namespace ablate::engine::bench {
 namespace {
 
 // One full forward pass with `mask` zero-ablated: NLL sum over all chunks.
-double NaiveNll(const internal::DeviceModel& m, const torch::Tensor& chunks, const HeadMask& mask) {
+double NaiveNll(const internal::DeviceModel& m, const torch::Tensor& chunks,
+                const HeadMask& mask) {
   const Gpt2Config& c = m.config;
   const int64_t N = chunks.size(0), T = chunks.size(1);
   torch::Tensor keep = torch::ones({c.n_layer, c.n_head}, torch::kBool);
@@ -15,22 +16,31 @@ double NaiveNll(const internal::DeviceModel& m, const torch::Tensor& chunks, con
     touched[h / c.n_head] = true;
   }
   keep = keep.to(chunks.device());
-  const torch::Tensor zero = torch::zeros({c.n_head, c.d_head()}, m.wte.options());
+  const torch::Tensor zero =
+      torch::zeros({c.n_head, c.d_head()}, m.wte.options());
   torch::Tensor x = internal::Embed(m, chunks);  // [N, T, d]
   for (int l = 0; l < c.n_layer; ++l) {
     torch::Tensor z = internal::AttentionZ(m, l, x);
-    if (touched[l]) z = internal::AblateHeads(z, keep[l].expand({N, c.n_head}), zero);
+    if (touched[l])
+      z = internal::AblateHeads(z, keep[l].expand({N, c.n_head}), zero);
     x = internal::BlockTail(m, l, x, z);
   }
-  x = torch::layer_norm(x, {c.n_embd}, m.ln_f_weight, m.ln_f_bias, c.layer_norm_epsilon);
-  torch::Tensor logp = torch::log_softmax(torch::matmul(x, m.wte.t()).to(torch::kFloat), -1);
+  x = torch::layer_norm(x, {c.n_embd}, m.ln_f_weight, m.ln_f_bias,
+                        c.layer_norm_epsilon);
+  torch::Tensor logp =
+      torch::log_softmax(torch::matmul(x, m.wte.t()).to(torch::kFloat), -1);
   torch::Tensor next = chunks.slice(1, 1, T).unsqueeze(-1);  // [N, T - 1, 1]
-  return -logp.slice(1, 0, T - 1).gather(-1, next).to(torch::kDouble).sum().item<double>();
+  return -logp.slice(1, 0, T - 1)
+              .gather(-1, next)
+              .to(torch::kDouble)
+              .sum()
+              .item<double>();
 }
 
 }  // namespace
 
-std::vector<double> NaiveZeroSweep(const internal::DeviceModel& m, const torch::Tensor& chunks,
+std::vector<double> NaiveZeroSweep(const internal::DeviceModel& m,
+                                   const torch::Tensor& chunks,
                                    const std::vector<HeadMask>& masks) {
   c10::InferenceMode guard;
   std::vector<double> out;
