@@ -37,6 +37,24 @@ torch::Tensor PlainGelu(const torch::Tensor& x) {
          (1 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x.pow(3))));
 }
 
+// Replaces z [N, H, T, dh] of the heads of layer l that are in `mask`.
+void PlainAblate(const Gpt2Block& b, int l, const std::set<int>& mask,
+                 Method method, const std::vector<torch::Tensor>& means,
+                 torch::Tensor* z) {
+  const int64_t N = z->size(0), H = z->size(1), T = z->size(2);
+  const int64_t dh = z->size(3), d = H * dh;
+  for (int head = 0; head < H; ++head) {
+    if (!mask.count(l * H + head)) continue;
+    torch::Tensor bias_v =
+        D(b.attn_c_attn_bias)
+            .slice(0, 2 * d + head * dh, 2 * d + (head + 1) * dh);
+    torch::Tensor zh = z->select(1, head);  // [N, T, dh]
+    if (method == Method::kZero) zh.zero_();
+    if (method == Method::kZeroFolded) zh.copy_(bias_v.expand({N, T, dh}));
+    if (method == Method::kMean) zh.copy_(D(means[l][head]).expand({N, T, dh}));
+  }
+}
+
 // One forward pass with the heads in `mask` ablated. means[l]: [H, dh] clean
 // means (for kMean). If z_out is given, it receives each layer's z [N, H, T,
 // dh]. Returns the NLL sum.
@@ -67,17 +85,7 @@ double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
     att = torch::softmax(att.masked_fill(causal.logical_not(), -INFINITY), -1);
     torch::Tensor z = torch::matmul(att, heads(2));  // [N, H, T, dh]
     if (z_out) z_out->push_back(z);
-    for (int head = 0; head < H; ++head) {
-      if (!mask.count(l * H + head)) continue;
-      torch::Tensor bias_v =
-          D(b.attn_c_attn_bias)
-              .slice(0, 2 * d + head * dh, 2 * d + (head + 1) * dh);
-      if (method == Method::kZero) z.select(1, head).zero_();
-      if (method == Method::kZeroFolded)
-        z.select(1, head).copy_(bias_v.expand({N, T, dh}));
-      if (method == Method::kMean)
-        z.select(1, head).copy_(D(means[l][head]).expand({N, T, dh}));
-    }
+    PlainAblate(b, l, mask, method, means, &z);
     z = z.permute({0, 2, 1, 3}).reshape({N, T, d});
     x = x + torch::matmul(z, D(b.attn_c_proj_weight)) + D(b.attn_c_proj_bias);
     h = PlainLayerNorm(x, b.ln_2_weight, b.ln_2_bias, c.layer_norm_epsilon);

@@ -142,6 +142,8 @@ struct Gpt2::Impl {
   Replacements MakeReplacements(Method method, const torch::Tensor& chunks,
                                 int64_t block,
                                 const CleanCache* only_cache) const;
+  Replacements MeanReplacements(const torch::Tensor& chunks, int64_t block,
+                                const CleanCache* only_cache) const;
   std::vector<double> Run(const torch::Tensor& chunks,
                           absl::Span<const HeadMask> masks, Method method,
                           const ProgressFn& progress) const;
@@ -190,8 +192,16 @@ Replacements Gpt2::Impl::MakeReplacements(Method method,
     }
     return repl;
   }
-  // mean: z_h averaged over every position of every chunk in the clean pass
-  // (sum in fp32).
+  return MeanReplacements(chunks, block, only_cache);
+}
+
+// mean: z_h averaged over every position of every chunk in the clean pass
+// (summed in fp32), from the cache when there is one block of chunks.
+Replacements Gpt2::Impl::MeanReplacements(const torch::Tensor& chunks,
+                                          int64_t block,
+                                          const CleanCache* only_cache) const {
+  const Gpt2Config& c = model.config;
+  Replacements repl;
   std::vector<torch::Tensor> sums(c.n_layer);
   auto add = [&](const CleanCache& cache) {
     for (int l = 0; l < c.n_layer; ++l) {
