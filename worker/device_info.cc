@@ -1,6 +1,7 @@
 // Copyright: the ablate authors.
 #include "worker/device_info.h"
 
+#include <torch/torch.h>
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -80,6 +81,24 @@ absl::StatusOr<DeviceInfo> DescribeDevice(const std::string& device,
     info.dtypes = {only_dtype};
   }
   return info;
+}
+
+absl::Status CheckDeviceAvailable(const std::string& device) {
+  absl::StatusOr<ablate::v1::DeviceKind> kind = ParseDeviceKind(device);
+  if (!kind.ok()) return kind.status();
+  if (*kind == ablate::v1::DEVICE_KIND_CUDA) {
+    const int64_t count = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+    int index = 0;
+    if (absl::StartsWith(device, "cuda:")) (void)absl::SimpleAtoi(device.substr(5), &index);
+    if (index >= count) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device ", device, " is not available (this LibTorch sees ", count, " CUDA device",
+          count == 1 ? "" : "s", ")"));
+    }
+  } else if (*kind == ablate::v1::DEVICE_KIND_MPS && !at::hasMPS()) {
+    return absl::FailedPreconditionError("device mps is not available in this LibTorch build");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ablate::worker

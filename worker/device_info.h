@@ -33,6 +33,11 @@ absl::StatusOr<ablate::v1::DeviceKind> ParseDeviceKind(const std::string& device
 absl::StatusOr<DeviceInfo> DescribeDevice(const std::string& device,
                                           ablate::v1::DType only_dtype);
 
+// OK if this process's LibTorch can run on `device` now (CUDA built in and a GPU visible,
+// MPS built in); FailedPrecondition naming the device otherwise. A worker checks this at
+// start instead of failing every task it leases.
+absl::Status CheckDeviceAvailable(const std::string& device);
+
 }  // namespace ablate::worker
 
 #endif  // ABLATE_WORKER_DEVICE_INFO_H_

@@ -160,6 +160,8 @@ absl::StatusOr<aw::ServiceOptions> ServiceOptionsFrom(const Flags& f) {
   }
   auto device = aw::DescribeDevice(f.device, only);
   if (!device.ok()) return device.status();
+  absl::Status available = aw::CheckDeviceAvailable(f.device);
+  if (!available.ok()) return available;
   options.device = *device;
   options.name = f.name;
   options.lease_wait_ms = f.lease_wait_ms;

@@ -231,6 +231,10 @@ TEST(DeviceInfo, KindsAndDtypes) {
   EXPECT_EQ(*ParseDeviceKind("mps"), v1::DEVICE_KIND_MPS);
   EXPECT_FALSE(ParseDeviceKind("cuda:x").ok());
   EXPECT_FALSE(ParseDeviceKind("tpu").ok());
+  EXPECT_TRUE(CheckDeviceAvailable("cpu").ok());
+  if (!torch::cuda::is_available()) {
+    EXPECT_THAT(CheckDeviceAvailable("cuda:0").message(), HasSubstr("not available"));
+  }
 }
 
 }  // namespace
