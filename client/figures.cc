@@ -239,9 +239,12 @@ void BarPanel(Svg* svg, double left, double right, double top, double bottom,
     hi = std::max(hi, v);
   }
   if (hi == lo) hi = lo + 1;
-  const std::vector<double> ticks = NiceTicks(lo, hi + (hi - lo) * 0.12, 5);
-  lo = std::min(lo, ticks.front());
-  hi = std::max(hi + (hi - lo) * 0.12, ticks.back());
+  // Room beyond the longest bars for their value labels (below negative bars too, so a label
+  // never sits on the layer numbers under the panel).
+  const double pad = (hi - lo) * 0.12;
+  const std::vector<double> ticks = NiceTicks(lo < 0 ? lo - pad : lo, hi + pad, 5);
+  lo = std::min(lo < 0 ? lo - pad : lo, ticks.front());
+  hi = std::max(hi + pad, ticks.back());
   auto Y = [&](double v) { return bottom - (bottom - top) * (v - lo) / (hi - lo); };
   for (double t : ticks) {
     svg->Line(left, Y(t), right, Y(t), {{"stroke", t == 0 ? kAxis : kGrid}});
@@ -261,6 +264,17 @@ void BarPanel(Svg* svg, double left, double right, double top, double bottom,
   }
 }
 
+// Decimals for bar labels: two significant digits for the panel's largest |value| (1 to 3
+// decimals), so small effects read "+0.15%" rather than "+0.2%" / "+0.0%".
+int LabelDecimals(const v1::LayerTable& layers, bool max_panel) {
+  double largest = 0;
+  for (const v1::LayerRow& r : layers.rows()) {
+    largest = std::max(largest, std::fabs(100 * (max_panel ? r.max_delta() : r.mean_delta())));
+  }
+  if (!(largest > 0) || !std::isfinite(largest)) return 1;
+  return std::clamp(1 - static_cast<int>(std::floor(std::log10(largest))), 1, 3);
+}
+
 }  // namespace
 
 std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtitle) {
@@ -269,12 +283,14 @@ std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtit
   svg.Title("Per-layer importance (heads ablated one at a time)", subtitle);
   std::vector<double> mean, max;
   std::vector<std::string> mean_labels, max_labels, tips;
+  const int mean_decimals = LabelDecimals(layers, false);
+  const int max_decimals = LabelDecimals(layers, true);
   for (const v1::LayerRow& r : layers.rows()) {
     mean.push_back(100 * r.mean_delta());
     max.push_back(100 * r.max_delta());
-    mean_labels.push_back(SignedPercent(r.mean_delta(), 1));
+    mean_labels.push_back(SignedPercent(r.mean_delta(), mean_decimals));
     max_labels.push_back(n <= 8 ? absl::StrCat("H", r.max_head(), " (",
-                                               SignedPercent(r.max_delta(), 1), ")")
+                                               SignedPercent(r.max_delta(), max_decimals), ")")
                                 : absl::StrCat("H", r.max_head()));
     tips.push_back(absl::StrCat("layer ", r.layer(), ": mean ", SignedPercent(r.mean_delta(), 2),
                                 ", max ", SignedPercent(r.max_delta(), 2), " (head ",

@@ -132,6 +132,34 @@ TEST(LayerBarsTest, MeanAndMaxBarPerLayer) {
   EXPECT_NE(svg.find(">dPPL (%)</text>"), std::string::npos);
 }
 
+// Small effects keep two significant digits, and a label under the most negative bar stays
+// clear of the layer numbers under the panel (both seen in the demo model's first report).
+TEST(LayerBarsTest, SmallEffectsLabelledReadably) {
+  v1::LayerTable layers;
+  const double means[] = {0.0015, -0.0001, 0.0004, -0.0009};
+  for (int l = 0; l < 4; ++l) {
+    v1::LayerRow* r = layers.add_rows();
+    r->set_layer(l);
+    r->set_mean_delta(means[l]);
+    r->set_max_delta(0.0048 / (l + 1));
+    r->set_max_head(3);
+  }
+  const std::string svg = LayerBarsSvg(layers, "");
+  ExpectWellFormed(svg);
+  EXPECT_NE(svg.find(">+0.15%</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">-0.01%</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">H3 (+0.48%)</text>"), std::string::npos);
+  const auto y_of = [&](const std::string& text) {
+    const size_t end = svg.find(">" + text + "</text>");
+    const size_t y = svg.rfind(" y=\"", end);
+    return std::stod(svg.substr(y + 4));
+  };
+  const size_t first_panel_end = svg.find("Max dPPL in the layer");
+  const size_t layer3 = svg.rfind(">3</text>", first_panel_end);
+  const size_t layer3_y = svg.rfind(" y=\"", layer3);
+  EXPECT_LT(y_of("-0.09%") + 10, std::stod(svg.substr(layer3_y + 4)));
+}
+
 TEST(ScalesTest, TicksAndColours) {
   EXPECT_EQ(NiceTicks(0, 10, 5), (std::vector<double>{0, 2, 4, 6, 8, 10}));
   EXPECT_EQ(NiceTicks(-3, 7, 5), (std::vector<double>{-2, 0, 2, 4, 6}));
