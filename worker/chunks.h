@@ -1,34 +1,31 @@
 // Copyright: the ablate authors.
 //
-// Cutting a token stream into evaluation chunks (DESIGN.md section 2, "Perplexity").
+// Cutting a job's token stream into evaluation chunks: the engine's MakeChunks
+// (worker/engine/sweep.h; DESIGN.md section 2, "Perplexity") with the worker's flag shape.
 //
-// Without BOS: the first n_chunks * seq_len tokens, row c = tokens [c*seq_len, (c+1)*seq_len).
-// With BOS: every row starts with <|endoftext|> followed by the next seq_len - 1 text tokens,
-// so the row width stays seq_len (<= n_positions) and every text token is predicted.
-// Either way each mask scores n_chunks * (seq_len - 1) tokens.
-//
-// Thread-safety: pure functions.
+// Thread-safety: pure function.
 #ifndef ABLATE_WORKER_CHUNKS_H_
 #define ABLATE_WORKER_CHUNKS_H_
 
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <vector>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "worker/engine/sweep.h"
 
 namespace ablate::worker {
 
-// Text tokens a chunking needs.
-int64_t TokensNeeded(int n_chunks, int seq_len, bool bos);
-
-// Returns int64 [n_chunks, seq_len] on the CPU. Errors (InvalidArgument): n_chunks < 1,
-// seq_len < 2, bos without a BOS id (bos_id < 0), or fewer tokens than needed (the message
-// says how many the text has and how many are needed).
-absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens, int n_chunks, int seq_len,
-                                         bool bos, int bos_id);
+// Returns int64 [n_chunks, seq_len] on the CPU. `bos`: every row starts with the tokenizer's
+// <|endoftext|> id `eot_id` (-1 when the vocabulary has none: InvalidArgument). Other errors
+// as engine::MakeChunks (bad shape, "text too short: ...").
+inline absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens, int n_chunks,
+                                                int seq_len, bool bos, int eot_id) {
+  return engine::MakeChunks(tokens, n_chunks, seq_len,
+                            bos ? std::optional<int64_t>(eot_id) : std::nullopt);
+}
 
 }  // namespace ablate::worker
 

@@ -35,7 +35,7 @@ torch::Tensor Ids(std::vector<int64_t> ids) {
 }
 
 TEST(MakeChunks, CutsInOrderWithOrWithoutBos) {
-  const std::vector<int64_t> tokens = {1, 2, 3, 4, 5, 6, 7};
+  const std::vector<int> tokens = {1, 2, 3, 4, 5, 6, 7};
   auto plain = MakeChunks(tokens, 2, 3);
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_TRUE(plain->equal(Ids({1, 2, 3, 4, 5, 6}).view({2, 3})));
@@ -46,11 +46,12 @@ TEST(MakeChunks, CutsInOrderWithOrWithoutBos) {
 }
 
 TEST(MakeChunks, TooFewTokensAndBadShapesAreErrors) {
-  const std::vector<int64_t> tokens(10, 1);
+  const std::vector<int> tokens(10, 1);
   absl::Status s = MakeChunks(tokens, 2, 6).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("too few tokens"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("text too short: 10 tokens"), std::string::npos) << s;
   EXPECT_NE(s.message().find("need 12"), std::string::npos) << s;
+  EXPECT_FALSE(MakeChunks(tokens, 1, 5, -1).ok());  // BOS asked, none in the vocabulary
   EXPECT_TRUE(MakeChunks(tokens, 2, 6, kEndOfText).ok());  // 2 x 5 text tokens
   EXPECT_FALSE(MakeChunks(tokens, 0, 4).ok());
   EXPECT_FALSE(MakeChunks(tokens, 2, 1).ok());

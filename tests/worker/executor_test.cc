@@ -210,7 +210,6 @@ TEST(Chunks, CutsWithAndWithoutBos) {
   EXPECT_EQ((*bos)[0][1].item<int64_t>(), 100);
   EXPECT_EQ((*bos)[1][0].item<int64_t>(), 50256);
   EXPECT_EQ((*bos)[1][1].item<int64_t>(), 104);  // 4 text tokens per row.
-  EXPECT_EQ(TokensNeeded(2, 5, true), 8);
   auto short_text = MakeChunks(tokens, 5, 5, false, 50256);
   EXPECT_THAT(short_text.status().message(), HasSubstr("20 tokens"));
   EXPECT_FALSE(MakeChunks(tokens, 1, 1, false, 50256).ok());

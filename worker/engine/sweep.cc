@@ -94,20 +94,23 @@ absl::StatusOr<SweepResult> Cumulative(const Gpt2& model,
 
 }  // namespace
 
-absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int64_t> tokens,
+absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens,
                                          int64_t n_chunks, int64_t seq_len,
                                          std::optional<int64_t> bos) {
   if (n_chunks < 1 || seq_len < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "need n_chunks >= 1 and seq_len >= 2, got ", n_chunks, " x ", seq_len));
   }
+  if (bos && *bos < 0) {
+    return absl::InvalidArgumentError(
+        "BOS per chunk asked, but the vocabulary has no <|endoftext|>");
+  }
   const int64_t text = bos ? seq_len - 1 : seq_len;  // text tokens per chunk
   const int64_t need = n_chunks * text;
   if (static_cast<int64_t>(tokens.size()) < need) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("too few tokens: ", n_chunks, " chunks x ", seq_len,
-                     bos ? " (with BOS)" : "", " need ", need,
-                     " tokens, the text has ", tokens.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "text too short: ", tokens.size(), " tokens, but n_chunks ", n_chunks,
+        " x seq_len ", seq_len, bos ? " (with BOS)" : "", " need ", need));
   }
   torch::Tensor chunks = torch::empty({n_chunks, seq_len}, torch::kLong);
   auto acc = chunks.accessor<int64_t, 2>();

@@ -55,11 +55,12 @@ struct SweepResult {
 // n_chunks * seq_len tokens, cut in order; each chunk's first token is context
 // only. With bos: each chunk is bos followed by the next seq_len - 1 tokens
 // (n_chunks * (seq_len - 1) tokens used), so every text token is predicted.
-// Either way n_chunks * (seq_len - 1) tokens are scored. Errors: n_chunks < 1,
-// seq_len < 2, or too few tokens (the message says how many).
-absl::StatusOr<torch::Tensor> MakeChunks(
-    absl::Span<const int64_t> tokens, int64_t n_chunks, int64_t seq_len,
-    std::optional<int64_t> bos = std::nullopt);
+// Either way n_chunks * (seq_len - 1) tokens are scored. Errors
+// (InvalidArgument): n_chunks < 1, seq_len < 2, a negative bos id, or too few
+// tokens ("text too short: ..." says how many the text has and needs).
+absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens,
+                                         int64_t n_chunks, int64_t seq_len,
+                                         std::optional<int64_t> bos = std::nullopt);
 
 // progress(done, total) counts evaluated masks over the whole sweep.
 absl::StatusOr<SweepResult> RunIndividual(const Gpt2& model,
