@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEMO="$ROOT/deploy/demo"
 OUT="${1:-$DEMO/model}"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
-STEPS="${STEPS:-300}"
+STEPS="${STEPS:-2000}"
 THREADS="${THREADS:-1}"
 HELDOUT_FILES=ca44,cb27,cc17,cd17,ce36,cf48,cg75,ch30,cj80,ck29,cl24,cm06,cn29,cp29,cr09
 
