@@ -44,6 +44,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", options.store.limits.default_max_attempts,
                  "Attempts per task before its job fails (jobs may set their own)")
       ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--worker-backoff-ms", options.store.backoff_base_ms,
+                 "A worker whose task of a job fails gets none of that job's tasks for this long,"
+                 " doubling per further failure (0 = off)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{86400000}));
+  app.add_option("--worker-backoff-max-ms", options.store.backoff_max_ms,
+                 "Longest worker backoff from one job")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{86400000}));
   app.add_option("--masks-per-task", options.store.limits.default_masks_per_task,
                  "Masks per task when a job does not say (0 = sized by cost)")
       ->capture_default_str()->check(CLI::Range(0, 1024));

@@ -164,6 +164,16 @@ SELECT j.id AS job_id,
        j.error AS error
 FROM jobs j;
 )sql",
+    // 1 -> 2: per-(worker, job) backoff after failed tasks (Store::FailTask).
+    R"sql(
+CREATE TABLE worker_job_backoff (
+  worker_id INTEGER NOT NULL REFERENCES workers (id) ON DELETE CASCADE,
+  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  failures INTEGER NOT NULL,
+  until_ms INTEGER NOT NULL,
+  PRIMARY KEY (worker_id, job_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -44,6 +44,12 @@ struct StoreOptions {
   int64_t lease_ttl_ms = 30000;       // A lease not renewed for this long returns to the queue.
   int64_t heartbeat_interval_ms = 0;  // Told to workers; 0 = lease_ttl_ms / 4.
   int64_t max_pending_jobs = 10000;   // QUEUED + RUNNING jobs; more is RESOURCE_EXHAUSTED.
+  // A worker whose task of a job fails (FailTask, not permanent, not a release) is not leased
+  // that job's tasks for backoff_base_ms * 2^(failures - 1), at most backoff_max_ms; its next
+  // successful CompleteTask for the job clears the count. Other jobs' tasks still go to it.
+  // 0 = no backoff. Lease expiry (a killed or partitioned worker) does not count.
+  int64_t backoff_base_ms = 30000;
+  int64_t backoff_max_ms = 600000;
   SpecLimits limits;
   std::function<int64_t()> now_ms;  // Unix milliseconds; empty = the system clock.
 };
@@ -118,6 +124,7 @@ class Store {
     std::vector<int64_t> jobs;
     bool tasks_available = false;
   };
+  struct TaskWrite;  // store_internal.h
 
   Store(std::unique_ptr<Database> db, StoreOptions options);
   int64_t Now() const;
@@ -152,7 +159,15 @@ class Store {
   absl::StatusOr<std::vector<analysis::MaskNll>> LoadMasksLocked(int64_t job_id,
                                                                   ablate::v1::Phase phase,
                                                                   int64_t expected);
-  absl::StatusOr<std::optional<TaskRow>> PickTaskLocked(int64_t worker_id);
+  // The start of Heartbeat, CompleteTask and FailTask: ids parsed, mu_ locked, BEGIN
+  // IMMEDIATE, expired leases reclaimed, the task loaded (NOT_FOUND if unknown).
+  absl::StatusOr<TaskWrite> BeginTaskWrite(absl::string_view worker_id,
+                                           absl::string_view task_id);
+  // Records one more failure of `worker_id` on `job_id` and starts its backoff.
+  absl::Status BackOffLocked(int64_t worker_id, int64_t job_id);
+  absl::Status ClearBackoffLocked(int64_t worker_id, int64_t job_id);
+  // The best queued task `worker_id` can run and is not backed off from at `now`.
+  absl::StatusOr<std::optional<TaskRow>> PickTaskLocked(int64_t worker_id, int64_t now);
   // Whether a lease call must write: a task to hand out, an expired lease, a stale last_seen.
   absl::StatusOr<bool> LeaseNeedsWriteLocked(int64_t worker_id, int64_t now);
   absl::StatusOr<ablate::v1::Task> BuildTaskLocked(const TaskRow& task, const JobRow& job);

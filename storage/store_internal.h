@@ -4,6 +4,8 @@
 #define ABLATE_STORAGE_STORE_INTERNAL_H_
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,15 @@ struct Store::TaskRow {
   int64_t lease_token = 0;
   int64_t lease_expires_ms = 0;
   std::string errors;
+};
+
+// What every write on one leased task starts with (see Store::BeginTaskWrite).
+struct Store::TaskWrite {
+  int64_t worker_id = 0;
+  std::unique_lock<std::mutex> lock;      // mu_, held until the write is published.
+  std::unique_ptr<WriteTransaction> txn;  // BEGIN IMMEDIATE.
+  Changes changes;                        // Expired leases reclaimed so far, and more.
+  TaskRow task;
 };
 
 // Spec <-> the JSON stored in jobs.spec_json (proto field names, enum names).

@@ -18,14 +18,11 @@ namespace v1 = ::ablate::v1;
 
 absl::StatusOr<v1::CompleteTaskResponse> Store::CompleteTask(
     const v1::CompleteTaskRequest& request) {
-  ABLATE_ASSIGN_OR_RETURN(int64_t worker_id, ParseWorkerId(request.worker_id()));
-  ABLATE_ASSIGN_OR_RETURN(int64_t task_id, ParseTaskId(request.task_id()));
-  std::lock_guard<std::mutex> lock(mu_);
-  ABLATE_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn,
-                          WriteTransaction::Begin(db_.get()));
-  Changes changes;
-  ABLATE_RETURN_IF_ERROR(ReclaimLocked(&changes).status());
-  ABLATE_ASSIGN_OR_RETURN(TaskRow task, LoadTaskLocked(task_id));
+  ABLATE_ASSIGN_OR_RETURN(TaskWrite w, BeginTaskWrite(request.worker_id(), request.task_id()));
+  const int64_t worker_id = w.worker_id, task_id = w.task.id;
+  TaskRow& task = w.task;
+  Changes& changes = w.changes;
+  std::unique_ptr<WriteTransaction>& txn = w.txn;
   v1::CompleteTaskResponse response;
   if (task.state == TaskState::kDone && task.lease_token == request.lease_token() &&
       task.worker_id == worker_id) {
@@ -55,6 +52,7 @@ absl::StatusOr<v1::CompleteTaskResponse> Store::CompleteTask(
   worker.BindAll(static_cast<int64_t>(task.masks.size()),
                  std::max(0.0, request.meta().seconds()), now, worker_id);
   ABLATE_RETURN_IF_ERROR(worker.Run());
+  ABLATE_RETURN_IF_ERROR(ClearBackoffLocked(worker_id, job.id));
   changes.jobs.push_back(job.id);
   ABLATE_RETURN_IF_ERROR(FinishPhaseIfDoneLocked(job, task.phase, &changes));
   ABLATE_RETURN_IF_ERROR(txn->Commit());

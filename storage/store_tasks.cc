@@ -131,7 +131,8 @@ absl::StatusOr<ReclaimStats> Store::ReclaimExpiredLeases() {
   return ReclaimStats{requeued, static_cast<int>(failed_after - failed_before)};
 }
 
-absl::StatusOr<std::optional<Store::TaskRow>> Store::PickTaskLocked(int64_t worker_id) {
+absl::StatusOr<std::optional<Store::TaskRow>> Store::PickTaskLocked(int64_t worker_id,
+                                                                   int64_t now) {
   ABLATE_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare("SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id"
@@ -139,8 +140,10 @@ absl::StatusOr<std::optional<Store::TaskRow>> Store::PickTaskLocked(int64_t work
                    " WHERE t.state = 1 AND j.state IN (1, 2)"
                    "  AND (j.device_kind = 0 OR j.device_kind = w.device_kind)"
                    "  AND (w.dtypes = '' OR instr(w.dtypes, ',' || j.dtype || ',') > 0)"
+                   "  AND NOT EXISTS (SELECT 1 FROM worker_job_backoff b WHERE"
+                   "   b.worker_id = ?1 AND b.job_id = t.job_id AND b.until_ms > ?2)"
                    " ORDER BY j.priority DESC, t.job_id, t.id LIMIT 1"));
-  stmt.Bind(1, worker_id);
+  stmt.BindAll(worker_id, now);
   ABLATE_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return std::optional<TaskRow>();
   ABLATE_ASSIGN_OR_RETURN(TaskRow task, LoadTaskLocked(stmt.ColumnInt(0)));
@@ -159,7 +162,7 @@ absl::StatusOr<bool> Store::LeaseNeedsWriteLocked(int64_t worker_id, int64_t now
                                             " is not registered (call Register again)"));
   }
   if (now - stmt.ColumnInt(0) >= kLastSeenResolutionMs || stmt.ColumnInt(1) != 0) return true;
-  ABLATE_ASSIGN_OR_RETURN(std::optional<TaskRow> task, PickTaskLocked(worker_id));
+  ABLATE_ASSIGN_OR_RETURN(std::optional<TaskRow> task, PickTaskLocked(worker_id, now));
   return task.has_value();
 }
 
@@ -181,7 +184,7 @@ absl::StatusOr<v1::LeaseTaskResponse> Store::LeaseTask(absl::string_view worker_
   }
   Changes changes;
   ABLATE_RETURN_IF_ERROR(ReclaimLocked(&changes).status());
-  ABLATE_ASSIGN_OR_RETURN(std::optional<TaskRow> task, PickTaskLocked(worker_id));
+  ABLATE_ASSIGN_OR_RETURN(std::optional<TaskRow> task, PickTaskLocked(worker_id, now));
   v1::LeaseTaskResponse response;
   if (task.has_value()) {
     ABLATE_ASSIGN_OR_RETURN(int64_t token, NextLeaseTokenLocked());
@@ -240,15 +243,22 @@ absl::StatusOr<v1::Task> Store::BuildTaskLocked(const TaskRow& task, const JobRo
   return out;
 }
 
+absl::StatusOr<Store::TaskWrite> Store::BeginTaskWrite(absl::string_view worker_id,
+                                                       absl::string_view task_id) {
+  TaskWrite w;
+  ABLATE_ASSIGN_OR_RETURN(w.worker_id, ParseWorkerId(worker_id));
+  ABLATE_ASSIGN_OR_RETURN(int64_t task, ParseTaskId(task_id));
+  w.lock = std::unique_lock<std::mutex>(mu_);
+  ABLATE_ASSIGN_OR_RETURN(w.txn, WriteTransaction::Begin(db_.get()));
+  ABLATE_RETURN_IF_ERROR(ReclaimLocked(&w.changes).status());
+  ABLATE_ASSIGN_OR_RETURN(w.task, LoadTaskLocked(task));
+  return w;
+}
+
 absl::StatusOr<v1::HeartbeatResponse> Store::Heartbeat(const v1::HeartbeatRequest& request) {
-  ABLATE_ASSIGN_OR_RETURN(int64_t worker_id, ParseWorkerId(request.worker_id()));
-  ABLATE_ASSIGN_OR_RETURN(int64_t task_id, ParseTaskId(request.task_id()));
-  std::lock_guard<std::mutex> lock(mu_);
-  ABLATE_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn,
-                          WriteTransaction::Begin(db_.get()));
-  Changes changes;
-  ABLATE_RETURN_IF_ERROR(ReclaimLocked(&changes).status());
-  ABLATE_ASSIGN_OR_RETURN(TaskRow task, LoadTaskLocked(task_id));
+  ABLATE_ASSIGN_OR_RETURN(TaskWrite w, BeginTaskWrite(request.worker_id(), request.task_id()));
+  const int64_t worker_id = w.worker_id, task_id = w.task.id;
+  const TaskRow& task = w.task;
   ABLATE_ASSIGN_OR_RETURN(JobRow job, LoadJobLocked(task.job_id));
   const int64_t now = Now();
   ABLATE_ASSIGN_OR_RETURN(Statement seen,
@@ -269,20 +279,16 @@ absl::StatusOr<v1::HeartbeatResponse> Store::Heartbeat(const v1::HeartbeatReques
     ABLATE_RETURN_IF_ERROR(extend.Run());
     response.set_lease_expires_unix_ms(now + options_.lease_ttl_ms);
   }
-  ABLATE_RETURN_IF_ERROR(txn->Commit());
-  Publish(changes);
+  ABLATE_RETURN_IF_ERROR(w.txn->Commit());
+  Publish(w.changes);
   return response;
 }
 
 absl::Status Store::FailTask(const v1::FailTaskRequest& request) {
-  ABLATE_ASSIGN_OR_RETURN(int64_t worker_id, ParseWorkerId(request.worker_id()));
-  ABLATE_ASSIGN_OR_RETURN(int64_t task_id, ParseTaskId(request.task_id()));
-  std::lock_guard<std::mutex> lock(mu_);
-  ABLATE_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn,
-                          WriteTransaction::Begin(db_.get()));
-  Changes changes;
-  ABLATE_RETURN_IF_ERROR(ReclaimLocked(&changes).status());
-  ABLATE_ASSIGN_OR_RETURN(TaskRow task, LoadTaskLocked(task_id));
+  ABLATE_ASSIGN_OR_RETURN(TaskWrite w, BeginTaskWrite(request.worker_id(), request.task_id()));
+  const int64_t worker_id = w.worker_id, task_id = w.task.id;
+  TaskRow& task = w.task;
+  Changes& changes = w.changes;
   ABLATE_ASSIGN_OR_RETURN(JobRow job, LoadJobLocked(task.job_id));
   if (job.Active()) {
     ABLATE_ASSIGN_OR_RETURN(task, CheckLeaseLocked(task_id, worker_id, request.lease_token()));
@@ -307,9 +313,10 @@ absl::Status Store::FailTask(const v1::FailTaskRequest& request) {
       spdlog::warn("{} of {} failed on {} (attempt {}): {}", TaskName(task.id),
                    JobName(job.id), WorkerName(worker_id), task.attempts, request.error());
       ABLATE_RETURN_IF_ERROR(ReturnTaskLocked(task, request.error(), /*count=*/true, &changes));
+      ABLATE_RETURN_IF_ERROR(BackOffLocked(worker_id, job.id));
     }
   }  // A failure reported for a finished or cancelled job changes nothing.
-  ABLATE_RETURN_IF_ERROR(txn->Commit());
+  ABLATE_RETURN_IF_ERROR(w.txn->Commit());
   Publish(changes);
   return absl::OkStatus();
 }

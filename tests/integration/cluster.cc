@@ -1,7 +1,14 @@
 // Copyright: the ablate authors.
 #include "tests/integration/cluster.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <fstream>
+#include <sstream>
 
 #include "worker/connection.h"
 #include "worker/device_info.h"
@@ -22,6 +29,13 @@ std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout =
 void ExpectRelEq(double a, double b, const std::string& what) {
   EXPECT_LE(std::abs(a - b), 1e-12 * std::max(std::abs(a), std::abs(b)))
       << what << ": " << a << " vs " << b;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 bool Terminal(v1::JobState s) {
@@ -206,6 +220,43 @@ std::unique_ptr<ChildProcess> StartWorker(const std::string& address, const std:
   auto child = ChildProcess::Start(args, logs.File(name + ".log"));
   EXPECT_TRUE(child.ok()) << child.status();
   return child.ok() ? std::move(*child) : nullptr;
+}
+
+Cluster::Cluster(int lease_ttl_ms, int max_attempts, const std::string& worker_token)
+    : server(StartServer(dir.File("queue.db"), lease_ttl_ms, max_attempts, worker_token)),
+      // Without a server the client dials a closed port (tests check ok() first).
+      address(server != nullptr ? server->dial_address() : "127.0.0.1:1"),
+      client(address) {}
+
+std::unique_ptr<ChildProcess> Cluster::Worker(const std::string& name,
+                                              std::vector<std::string> extra) const {
+  return StartWorker(address, name, dir, std::move(extra));
+}
+
+CliRun RunCli(const std::vector<std::string>& args, const TempDir& dir) {
+  static int runs = 0;
+  const std::string out = dir.File("cli-" + std::to_string(++runs) + ".out");
+  const std::string err = out.substr(0, out.size() - 3) + "err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> argv = {ABLATE_CLI_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> raw;
+  for (std::string& a : argv) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  CliRun run;
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << "posix_spawn " << argv[0];
+  int status = 0;
+  if (rc != 0 || waitpid(pid, &status, 0) != pid) return run;
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  run.out = ReadAll(out);
+  run.err = ReadAll(err);
+  return run;
 }
 
 InProcessWorker::InProcessWorker(const std::string& address, worker::ExecutorOptions executor,

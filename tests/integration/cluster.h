@@ -80,6 +80,31 @@ std::unique_ptr<ChildProcess> StartWorker(const std::string& address, const std:
                                           const TempDir& logs,
                                           std::vector<std::string> extra = {});
 
+// The start-up every in-process-server test shares: a fresh temp dir, StartServer with its
+// database there, and a Client of it. Declare it before the test's workers, so they stop
+// first. ok() is false (with a test failure recorded) if the server did not start.
+struct Cluster {
+  explicit Cluster(int lease_ttl_ms, int max_attempts = 3, const std::string& worker_token = "");
+  bool ok() const { return server != nullptr; }
+  // StartWorker(address, name, dir, extra): its log and cache go to `dir`.
+  std::unique_ptr<ChildProcess> Worker(const std::string& name,
+                                       std::vector<std::string> extra = {}) const;
+
+  TempDir dir;  // queue.db, worker logs and caches.
+  std::unique_ptr<server::Server> server;
+  std::string address;  // server->dial_address().
+  Client client;
+};
+
+// The `ablate` client binary (ABLATE_CLI_BIN) run to completion with `args`, e.g.
+// {"--server", address, "workers", "--format", "json"}; its output files go to `dir`.
+struct CliRun {
+  int code = -1;  // Exit code, or -signal.
+  std::string out;
+  std::string err;
+};
+CliRun RunCli(const std::vector<std::string>& args, const TempDir& dir);
+
 // An in-process worker (its own thread), for tests that read its counters.
 class InProcessWorker {
  public:

@@ -58,6 +58,37 @@ TEST(SchemaTest, RefusesNewerDatabase) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("99"));
 }
 
+// A version-1 database (the first shipped schema: everything but worker_job_backoff) with a
+// queued job is migrated to version 2 on open; its job is kept and leasable.
+TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsJobs) {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  std::string job_id;
+  {
+    auto store = Store::Open(path, StoreOptions());
+    ASSERT_TRUE(store.ok());
+    v1::SubmitJobRequest submit;
+    *submit.mutable_spec() = SmallSpec(1, 2, v1::SWEEP_INDIVIDUAL, 10);
+    job_id = (*store)->SubmitJob(submit)->job.id();
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE worker_job_backoff; PRAGMA user_version = 1", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(path, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_THAT(RawQuery(path, "PRAGMA user_version"), ::testing::ElementsAre("2"));
+  EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM worker_job_backoff"),
+              ::testing::ElementsAre("0"));
+  EXPECT_EQ((*store)->GetJob(job_id)->state(), v1::JOB_STATE_QUEUED);
+  const std::string worker = (*store)->RegisterWorker(v1::RegisterRequest())->worker_id();
+  auto lease = (*store)->LeaseTask(worker);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ(lease->task().job_id(), job_id);
+}
+
 TEST(SchemaTest, DataSurvivesReopenAndViewsAreReadableWhileOpen) {
   TempDir dir;
   const std::string path = dir.File("q.db");

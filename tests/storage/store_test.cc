@@ -238,6 +238,7 @@ TEST_F(StoreTest, MaxAttemptsFailsJobWhileAnotherCompletes) {
     fail.set_lease_token(task->lease_token());
     fail.set_error("boom " + std::to_string(attempt));
     ASSERT_TRUE(store_->FailTask(fail).ok());
+    clock_.Advance(StoreOptions().backoff_max_ms);  // Past this worker's backoff from the job.
   }
   v1::Job failed = *store_->GetJob(poison.id());
   EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
