@@ -118,7 +118,7 @@ void CurveAxes(Svg* svg, const CurveFrame& f, const std::string& title) {
   svg->Line(f.left, f.top, f.left, f.bottom, {{"stroke", kAxis}});
   svg->Text(f.left + 6, f.top - 8, title, "start", 12, {{"font-weight", "bold"}});
   svg->Line(f.left, f.Y(1.0), f.right, f.Y(1.0), {{"stroke", "#888"}});
-  svg->Text(f.right - 4, f.Y(1.0) - 5, "baseline", "end", 10, {{"fill", "#666"}});
+  svg->Text(f.left + 6, f.Y(1.0) - 6, "baseline", "start", 10, {{"fill", "#666"}});
 }
 
 // The curve inside `f`, clipped to it; circles of class `point_class` for visible points.
