@@ -52,6 +52,13 @@ absl::Status NoArtifactStub(const Session& s) {
   return absl::FailedPreconditionError("upload: no ArtifactService connection");
 }
 
+// masks/s over the worker's completed tasks; null (shown "-") before its first one, so an
+// unknown rate is not mistaken for a stalled worker.
+nlohmann::json Throughput(const v1::WorkerInfo& w) {
+  if (w.masks_done() == 0 || w.masks_per_second() <= 0) return nullptr;
+  return w.masks_per_second();
+}
+
 }  // namespace
 
 absl::Status RunUpload(const Session& s, const std::string& path, bool text, const Output& out) {
@@ -98,7 +105,7 @@ absl::Status RunWorkers(const Session& s, Format format, const Output& out) {
                       {"dtypes", dtypes}, {"memory_bytes", w.memory_bytes()},
                       {"state", w.state()}, {"last_seen_unix_ms", w.last_seen_unix_ms()},
                       {"masks_done", w.masks_done()},
-                      {"masks_per_second", w.masks_per_second()}, {"version", w.version()},
+                      {"masks_per_second", Throughput(w)}, {"version", w.version()},
                       {"current_task_id", w.current_task_id()}});
     }
     *out.out << list.dump(2) << "\n";
@@ -116,7 +123,8 @@ absl::Status RunWorkers(const Session& s, Format format, const Output& out) {
               TextCell(absl::StrJoin(dtypes, ",")),
               NumCell(static_cast<double>(w.memory_bytes()) / (1 << 30), 1), TextCell(w.state()),
               TextCell(w.current_task_id()), IntCell(w.masks_done()),
-              NumCell(w.masks_per_second(), 2), TextCell(TimeString(w.last_seen_unix_ms())),
+              Throughput(w).is_null() ? Cell{"-", "", true} : NumCell(w.masks_per_second(), 2),
+              TextCell(TimeString(w.last_seen_unix_ms())),
               TextCell(w.version())});
   }
   *out.out << (format == Format::kCsv ? RenderCsv(t) : RenderMarkdown(t));
