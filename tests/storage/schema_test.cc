@@ -58,18 +58,25 @@ TEST(SchemaTest, RefusesNewerDatabase) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("99"));
 }
 
-// A version-1 database (the first shipped schema: everything but worker_job_backoff) with a
-// queued job is migrated to version 2 on open; its job is kept and leasable.
-TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsJobs) {
+// A version-1 database (the first shipped schema: everything but worker_job_backoff) holding a
+// worker and a half-done job is migrated to version 2 on open; the worker, the job, its stored
+// results and its queued task are kept, and the job can be finished.
+TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   TempDir dir;
   const std::string path = dir.File("q.db");
-  std::string job_id;
+  std::string job_id, worker;
   {
     auto store = Store::Open(path, StoreOptions());
     ASSERT_TRUE(store.ok());
     v1::SubmitJobRequest submit;
-    *submit.mutable_spec() = SmallSpec(1, 2, v1::SWEEP_INDIVIDUAL, 10);
+    *submit.mutable_spec() = SmallSpec(1, 2, v1::SWEEP_INDIVIDUAL, 2);  // 3 masks, 2 tasks.
     job_id = (*store)->SubmitJob(submit)->job.id();
+    worker = (*store)->RegisterWorker(v1::RegisterRequest())->worker_id();
+    auto lease = (*store)->LeaseTask(worker);
+    ASSERT_TRUE(lease.ok() && lease->has_task());
+    v1::CompleteTaskRequest complete;
+    FillFakeResults(lease->task(), worker, &complete);
+    ASSERT_TRUE((*store)->CompleteTask(complete).ok());
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -82,11 +89,21 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsJobs) {
   EXPECT_THAT(RawQuery(path, "PRAGMA user_version"), ::testing::ElementsAre("2"));
   EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM worker_job_backoff"),
               ::testing::ElementsAre("0"));
-  EXPECT_EQ((*store)->GetJob(job_id)->state(), v1::JOB_STATE_QUEUED);
-  const std::string worker = (*store)->RegisterWorker(v1::RegisterRequest())->worker_id();
-  auto lease = (*store)->LeaseTask(worker);
+  auto job = (*store)->GetJob(job_id);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->progress().masks_done(), 2);
+  auto lease = (*store)->LeaseTask(worker);  // The worker registered before the migration.
   ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_TRUE(lease->has_task());
   EXPECT_EQ(lease->task().job_id(), job_id);
+  v1::CompleteTaskRequest complete;
+  FillFakeResults(lease->task(), worker, &complete);
+  ASSERT_TRUE((*store)->CompleteTask(complete).ok());
+  job = (*store)->GetJob(job_id);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(job->progress().masks_done(), 3);
 }
 
 TEST(SchemaTest, DataSurvivesReopenAndViewsAreReadableWhileOpen) {
