@@ -17,10 +17,11 @@ absl::Status Store::BackOffLocked(int64_t worker_id, int64_t job_id) {
   read.BindAll(worker_id, job_id);
   ABLATE_ASSIGN_OR_RETURN(bool found, read.Step());
   const int64_t failures = (found ? read.ColumnInt(0) : 0) + 1;
-  // base * 2^(failures - 1), capped; the shift is bounded so it cannot overflow.
+  // base * 2^(failures - 1), capped; doubled only while at most half the cap, so the doubling
+  // cannot overflow whatever the options.
   const int64_t cap = std::max(options_.backoff_base_ms, options_.backoff_max_ms);
-  const int shift = static_cast<int>(std::min<int64_t>(failures - 1, 32));
-  const int64_t delay = std::min(cap, options_.backoff_base_ms << shift);
+  int64_t delay = options_.backoff_base_ms;
+  for (int64_t i = 1; i < failures && delay < cap; ++i) delay = delay > cap / 2 ? cap : 2 * delay;
   ABLATE_ASSIGN_OR_RETURN(
       Statement write,
       db_->Prepare("INSERT INTO worker_job_backoff (worker_id, job_id, failures, until_ms)"
