@@ -200,10 +200,12 @@ absl::StatusOr<EngineExecutor::Prepared> EngineExecutor::Prepare(const ablate::v
 absl::StatusOr<TaskOutput> EngineExecutor::Execute(const ablate::v1::Task& task,
                                                    const DatasetFetcher& fetch_dataset,
                                                    TaskControl* control) {
-  const auto start = Clock::now();
   if (options_.test_fail_tasks) return absl::InternalError("injected failure (--test-fail-tasks)");
   auto p = Prepare(task, fetch_dataset);
   if (!p.ok()) return p.status();
+  // Evaluation only: a first task's model load, fetch and tokenization would make the
+  // worker's masks/s depend on how many tasks it happened to run.
+  const auto start = Clock::now();
   auto nll = EvaluateMasks(*p->model, p->chunks, p->masks,
                            static_cast<engine::Method>(task.method()), control);
   if (!nll.ok()) return nll.status();

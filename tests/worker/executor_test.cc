@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -107,6 +108,26 @@ TEST_F(ExecutorTest, ResultsAndMetaMatchTheEngine) {
   // A second task reuses the cached model and dataset.
   ASSERT_TRUE(executor.Execute(task, Fetcher(*text_), &control).ok());
   EXPECT_EQ(fetches_, 1);
+}
+
+// meta.seconds (the server's masks/s per worker) times the evaluation only: a slow dataset
+// fetch on a worker's first task must not count.
+TEST_F(ExecutorTest, SecondsExcludeFetchAndModelLoad) {
+  EngineExecutor executor({});
+  TaskControl control;
+  const std::string text = *text_;
+  const auto slow_fetch = [text](const std::string&) -> absl::StatusOr<std::string> {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    return text;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto out = executor.Execute(MakeTask(), slow_fetch, &control);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_GE(wall, 1.5);
+  EXPECT_GT(out->meta.seconds(), 0);
+  EXPECT_LT(out->meta.seconds(), wall - 1.4);
 }
 
 TEST_F(ExecutorTest, BatchedTaskEqualsWholeTaskToRounding) {
