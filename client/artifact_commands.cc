@@ -106,16 +106,17 @@ absl::Status RunWorkers(const Session& s, Format format, const Output& out) {
                       {"state", w.state()}, {"last_seen_unix_ms", w.last_seen_unix_ms()},
                       {"masks_done", w.masks_done()},
                       {"masks_per_second", Throughput(w)}, {"version", w.version()},
-                      {"current_task_id", w.current_task_id()}});
+                      {"current_task_id", w.current_task_id()},
+                      {"jobs_backed_off", w.jobs_backed_off()}});
     }
     *out.out << list.dump(2) << "\n";
     return absl::OkStatus();
   }
   Table t;
   t.keys = {"worker_id", "name", "device", "dtypes", "memory_gib", "state", "task",
-            "masks_done", "masks_per_second", "last_seen", "version"};
+            "masks_done", "masks_per_second", "jobs_backed_off", "last_seen", "version"};
   t.titles = {"worker", "name", "device", "dtypes", "memory GiB", "state", "task",
-              "masks done", "masks/s", "last seen", "version"};
+              "masks done", "masks/s", "backed off", "last seen", "version"};
   for (const v1::WorkerInfo& w : resp.workers()) {
     std::vector<std::string> dtypes;
     for (int d : w.dtypes()) dtypes.push_back(DTypeName(static_cast<v1::DType>(d)));
@@ -124,7 +125,7 @@ absl::Status RunWorkers(const Session& s, Format format, const Output& out) {
               NumCell(static_cast<double>(w.memory_bytes()) / (1 << 30), 1), TextCell(w.state()),
               TextCell(w.current_task_id()), IntCell(w.masks_done()),
               Throughput(w).is_null() ? Cell{"-", "", true} : NumCell(w.masks_per_second(), 2),
-              TextCell(TimeString(w.last_seen_unix_ms())),
+              IntCell(w.jobs_backed_off()), TextCell(TimeString(w.last_seen_unix_ms())),
               TextCell(w.version())});
   }
   *out.out << (format == Format::kCsv ? RenderCsv(t) : RenderMarkdown(t));

@@ -58,10 +58,13 @@ absl::StatusOr<v1::ListWorkersResponse> Store::ListWorkers() {
       Statement stmt,
       db_->Prepare("SELECT w.id, w.name, w.device_kind, w.device, w.dtypes, w.memory_bytes,"
                    " w.version, w.last_seen_ms, w.masks_done, w.busy_seconds,"
-                   " (SELECT t.id FROM tasks t WHERE t.state = 2 AND t.worker_id = w.id LIMIT 1)"
+                   " (SELECT t.id FROM tasks t WHERE t.state = 2 AND t.worker_id = w.id LIMIT 1),"
+                   " (SELECT COUNT(*) FROM worker_job_backoff b JOIN jobs j ON j.id = b.job_id"
+                   "  WHERE b.worker_id = w.id AND b.until_ms > ?1 AND j.state IN (1, 2))"
                    " FROM workers w ORDER BY w.id"));
   const int64_t lost_after = 3 * options_.lease_ttl_ms;
   const int64_t now = Now();
+  stmt.Bind(1, now);
   v1::ListWorkersResponse response;
   while (true) {
     ABLATE_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -81,6 +84,7 @@ absl::StatusOr<v1::ListWorkersResponse> Store::ListWorkers() {
     w->set_masks_done(stmt.ColumnInt(8));
     const double busy = stmt.ColumnDouble(9);
     if (busy > 0) w->set_masks_per_second(static_cast<double>(w->masks_done()) / busy);
+    w->set_jobs_backed_off(static_cast<int32_t>(stmt.ColumnInt(11)));
     if (!stmt.ColumnIsNull(10)) {
       w->set_current_task_id(TaskName(stmt.ColumnInt(10)));
       w->set_state("busy");

@@ -123,6 +123,11 @@ TEST_F(BackoffTest, OtherWorkersAreUnaffected) {
   ASSERT_EQ(LeaseJob(bad), flaky.id());
   FailLast(bad);
   EXPECT_EQ(LeaseJob(bad), "");
+  auto workers = store_->ListWorkers();
+  ASSERT_TRUE(workers.ok());
+  ASSERT_EQ(workers->workers_size(), 2);
+  EXPECT_EQ(workers->workers(0).jobs_backed_off(), 1);  // `bad`, registered first.
+  EXPECT_EQ(workers->workers(1).jobs_backed_off(), 0);
   EXPECT_EQ(LeaseJob(good), flaky.id());  // The failed task itself, back in the queue.
   EXPECT_EQ(last_.attempt(), 2);
 }
@@ -146,12 +151,13 @@ TEST_F(BackoffTest, MaxAttemptsStillFailsAPoisonJob) {
   const v1::Job poison = Submit(/*priority=*/0, /*max_attempts=*/3);
   const std::string w = Register();
   for (int attempt = 1; attempt <= 3; ++attempt) {
+    if (attempt > 1) clock_.Advance(kMax);
     ASSERT_EQ(LeaseJob(w), poison.id()) << "attempt " << attempt;
     FailLast(w);
-    clock_.Advance(kMax);
   }
   EXPECT_EQ(store_->GetJob(poison.id())->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(LeaseJob(w), "");
+  EXPECT_EQ(store_->ListWorkers()->workers(0).jobs_backed_off(), 0);  // Still backed off, but the job ended.
 }
 
 TEST_F(BackoffTest, BackoffSurvivesReopen) {
