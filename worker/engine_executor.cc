@@ -122,7 +122,8 @@ absl::StatusOr<std::shared_ptr<const EngineExecutor::Tokens>> EngineExecutor::Ge
 
 absl::StatusOr<std::vector<engine::MaskNll>> EngineExecutor::EvaluateMasks(
     const LoadedModel& model, const torch::Tensor& chunks,
-    const std::vector<engine::HeadMask>& masks, engine::Method method, TaskControl* control) {
+    const std::vector<engine::HeadMask>& masks, engine::Method method, int64_t block_tokens,
+    TaskControl* control) {
   const int64_t n = static_cast<int64_t>(masks.size());
   const int64_t batch = options_.masks_per_batch > 0 ? options_.masks_per_batch : n;
   std::vector<engine::MaskNll> out;
@@ -136,7 +137,8 @@ absl::StatusOr<std::vector<engine::MaskNll>> EngineExecutor::EvaluateMasks(
       reported = done;
     };
     absl::StatusOr<std::vector<engine::MaskNll>> nll = model.gpt2->Evaluate(
-        chunks, absl::MakeConstSpan(masks).subspan(begin, size), method, progress);
+        chunks, absl::MakeConstSpan(masks).subspan(begin, size), method,
+        engine::EvalOptions{block_tokens, progress});
     if (!nll.ok()) return nll.status();
     control->AddMasksDone(size - reported);
     out.insert(out.end(), nll->begin(), nll->end());
@@ -207,7 +209,10 @@ absl::StatusOr<TaskOutput> EngineExecutor::Execute(const ablate::v1::Task& task,
   // worker's masks/s depend on how many tasks it happened to run.
   const auto start = Clock::now();
   auto nll = EvaluateMasks(*p->model, p->chunks, p->masks,
-                           static_cast<engine::Method>(task.method()), control);
+                           static_cast<engine::Method>(task.method()),
+                           task.block_tokens() > 0 ? task.block_tokens()
+                                                   : engine::kDefaultBlockTokens,
+                           control);
   if (!nll.ok()) return nll.status();
   TaskOutput output;
   for (int i = 0; i < task.masks_size(); ++i) {
@@ -216,6 +221,7 @@ absl::StatusOr<TaskOutput> EngineExecutor::Execute(const ablate::v1::Task& task,
     r->set_index(task.masks(i).index());
     r->set_nll_sum((*nll)[i].nll_sum);
     r->set_n_tokens((*nll)[i].n_tokens);
+    for (double b : (*nll)[i].block_nll) r->add_block_nll(b);
   }
   ablate::v1::ResultMeta& meta = output.meta;
   meta.set_model_sha256(p->model->fingerprint.sha256);

@@ -64,7 +64,8 @@ class EngineExecutor : public TaskExecutor {
   absl::StatusOr<Prepared> Prepare(const ablate::v1::Task& task, const DatasetFetcher& fetch);
   absl::StatusOr<std::vector<engine::MaskNll>> EvaluateMasks(
       const LoadedModel& model, const torch::Tensor& chunks,
-      const std::vector<engine::HeadMask>& masks, engine::Method method, TaskControl* control);
+      const std::vector<engine::HeadMask>& masks, engine::Method method, int64_t block_tokens,
+      TaskControl* control);
 
   const ExecutorOptions options_;
   ModelCache models_;

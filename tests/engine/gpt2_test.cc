@@ -61,7 +61,8 @@ void PlainAblate(const Gpt2Block& b, int l, const std::set<int>& mask,
 double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
                 const std::set<int>& mask, Method method,
                 const std::vector<torch::Tensor>& means,
-                std::vector<torch::Tensor>* z_out = nullptr) {
+                std::vector<torch::Tensor>* z_out = nullptr,
+                torch::Tensor* per_position = nullptr) {
   const Gpt2Config& c = w.config;
   const int64_t N = tokens.size(0), T = tokens.size(1), d = c.n_embd,
                 H = c.n_head;
@@ -96,7 +97,9 @@ double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
   torch::Tensor logp =
       torch::log_softmax(torch::matmul(x, D(w.wte).t()), -1);  // [N, T, V]
   torch::Tensor next = tokens.slice(1, 1, T).unsqueeze(-1);
-  return -logp.slice(1, 0, T - 1).gather(-1, next).sum().item<double>();
+  torch::Tensor nll = -logp.slice(1, 0, T - 1).gather(-1, next).squeeze(-1);
+  if (per_position) *per_position = nll;  // [N, T - 1]
+  return nll.sum().item<double>();
 }
 
 std::vector<torch::Tensor> PlainMeans(const Gpt2Weights& w,
@@ -213,15 +216,54 @@ TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
   std::vector<std::pair<int64_t, int64_t>> calls;
   auto zero = (*model)->Evaluate(tokens, {{5}}, Method::kZero);
   auto folded = (*model)->Evaluate(tokens, {{5}}, Method::kZeroFolded);
-  auto mean = (*model)->Evaluate(tokens, {{5}, {}}, Method::kMean,
-                                 [&](int64_t done, int64_t total) {
-                                   calls.push_back({done, total});
-                                 });
+  auto mean = (*model)->Evaluate(
+      tokens, {{5}, {}}, Method::kMean,
+      EvalOptions{kDefaultBlockTokens, [&](int64_t done, int64_t total) {
+                    calls.push_back({done, total});
+                  }});
   ASSERT_TRUE(zero.ok() && folded.ok() && mean.ok());
   EXPECT_NE((*zero)[0].nll_sum, (*folded)[0].nll_sum);
   EXPECT_NE((*zero)[0].nll_sum, (*mean)[0].nll_sum);
   ASSERT_FALSE(calls.empty());
   EXPECT_EQ(calls.back(), std::make_pair(int64_t{2}, int64_t{2}));
+}
+
+// Per-block NLL: blocks of 5 scored tokens inside each chunk (16 scored
+// tokens: 5, 5, 5, 1), compared with the plain per-position NLL summed here.
+TEST(Gpt2Blocks, BlockSumsMatchPlainPerPositionNll) {
+  const GoldenData& g = Golden();
+  EngineOptions opt;
+  opt.max_batch_rows = 2;  // two chunk blocks: blocks must land in place
+  auto model = Gpt2::Create(g.weights, opt);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::vector<torch::Tensor> means = PlainMeans(g.weights, g.tokens);
+  EXPECT_EQ(BlockTokens(3, 17, 5),
+            (std::vector<int64_t>{5, 5, 5, 1, 5, 5, 5, 1, 5, 5, 5, 1}));
+  for (Method method : {Method::kZero, Method::kMean}) {
+    auto got = (*model)->Evaluate(g.tokens, g.masks, method, EvalOptions{5});
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (size_t i = 0; i < g.masks.size(); ++i) {
+      torch::Tensor pos;
+      PlainNll(g.weights, g.tokens, {g.masks[i].begin(), g.masks[i].end()},
+               method, means, nullptr, &pos);
+      const std::vector<double>& b = (*got)[i].block_nll;
+      ASSERT_EQ(b.size(), 12u);
+      double sum = 0;
+      for (int c = 0; c < 3; ++c) {
+        for (int k = 0; k < 4; ++k) {
+          const double ref =
+              pos[c].slice(0, 5 * k, std::min(16, 5 * k + 5)).sum().item<double>();
+          EXPECT_NEAR(b[c * 4 + k], ref, 1e-4 * std::max(1.0, std::abs(ref)))
+              << MethodName(method) << " mask " << i << " chunk " << c
+              << " block " << k;
+        }
+      }
+      for (double x : b) sum += x;
+      EXPECT_EQ(sum, (*got)[i].nll_sum);  // totals are exactly the blocks' sum
+    }
+  }
+  EXPECT_FALSE(
+      (*model)->Evaluate(g.tokens, {{}}, Method::kZero, EvalOptions{0}).ok());
 }
 
 // ---- Closed form

@@ -128,6 +128,16 @@ std::string DTypeName(DType dtype) {
   return "unknown";
 }
 
+std::vector<int64_t> BlockTokens(int64_t n_chunks, int64_t seq_len,
+                                 int64_t block_tokens) {
+  std::vector<int64_t> out;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    for (int64_t lo = 0; lo < seq_len - 1; lo += block_tokens)
+      out.push_back(std::min(block_tokens, seq_len - 1 - lo));
+  }
+  return out;
+}
+
 int DefaultThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
@@ -144,9 +154,10 @@ struct Gpt2::Impl {
                                 const CleanCache* only_cache) const;
   Replacements MeanReplacements(const torch::Tensor& chunks, int64_t block,
                                 const CleanCache* only_cache) const;
-  std::vector<double> Run(const torch::Tensor& chunks,
-                          absl::Span<const HeadMask> masks, Method method,
-                          const ProgressFn& progress) const;
+  std::vector<std::vector<double>> Run(const torch::Tensor& chunks,
+                                       absl::Span<const HeadMask> masks,
+                                       Method method,
+                                       const EvalOptions& eval) const;
 };
 
 // Rows per batch: the option, or as many as fit the activation budget. Per row
@@ -230,10 +241,10 @@ Replacements Gpt2::Impl::MeanReplacements(const torch::Tensor& chunks,
 // Chunks are taken in blocks of up to `block` chunks (one clean pass each);
 // masks in batches of `per_batch`, so a batch holds at most max(batch rows,
 // block) rows.
-std::vector<double> Gpt2::Impl::Run(const torch::Tensor& chunks,
-                                    absl::Span<const HeadMask> masks,
-                                    Method method,
-                                    const ProgressFn& progress) const {
+// Returns the per-block NLL of every mask (in the caller's order).
+std::vector<std::vector<double>> Gpt2::Impl::Run(
+    const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
+    Method method, const EvalOptions& eval) const {
   const int64_t n_chunks = chunks.size(0), seq_len = chunks.size(1);
   const int64_t rows = BatchRows(seq_len);
   const int64_t block = std::min(n_chunks, rows);
@@ -245,7 +256,9 @@ std::vector<double> Gpt2::Impl::Run(const torch::Tensor& chunks,
   const Replacements repl =
       MakeReplacements(method, chunks, block, only ? &*only : nullptr);
   const int64_t n = static_cast<int64_t>(jobs.size());
-  std::vector<double> totals(jobs.size(), 0.0);
+  const int64_t nb = (seq_len - 1 + eval.block_tokens - 1) / eval.block_tokens;
+  std::vector<std::vector<double>> blocks(jobs.size(),
+                                          std::vector<double>(n_chunks * nb));
   int64_t done = 0;  // masks finished, summed over chunk blocks
   for (int64_t lo = 0; lo < n_chunks; lo += block) {
     const torch::Tensor tokens = chunks.slice(0, lo, lo + block);
@@ -255,15 +268,20 @@ std::vector<double> Gpt2::Impl::Run(const torch::Tensor& chunks,
     for (int64_t j = 0; j < n; j += per_batch) {
       absl::Span<const MaskJob> batch =
           absl::MakeConstSpan(jobs).subspan(j, per_batch);
-      std::vector<double> nll = internal::RunMaskBatch(
-          model, cache, repl, batch, targets, LmOptions());
-      for (size_t i = 0; i < batch.size(); ++i)
-        totals[batch[i].index] += nll[i];
+      const torch::Tensor nll =
+          internal::RunMaskBatch(model, cache, repl, batch, targets,
+                                 LmOptions(), eval.block_tokens)
+              .contiguous();  // [batch, C * nb] float64
+      const double* p = nll.data_ptr<double>();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        std::copy(p + i * nll.size(1), p + (i + 1) * nll.size(1),
+                  blocks[batch[i].index].begin() + lo * nb);
+      }
       done += static_cast<int64_t>(batch.size());
-      if (progress) progress(done / n_blocks, n);
+      if (eval.progress) eval.progress(done / n_blocks, n);
     }
   }
-  return totals;
+  return blocks;
 }
 
 Gpt2::Gpt2(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -302,7 +320,7 @@ absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(
 
 absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(
     const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
-    Method method, const ProgressFn& progress) const {
+    Method method, const EvalOptions& eval) const {
   try {
     absl::Status s = internal::CheckChunks(chunks, config());
     if (!s.ok()) return s;
@@ -312,16 +330,22 @@ absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(
         method != Method::kMean) {
       return absl::InvalidArgumentError("unknown ablation method");
     }
+    if (eval.block_tokens < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "block_tokens must be >= 1, got ", eval.block_tokens));
+    }
     std::vector<MaskNll> out(masks.size());
     if (masks.empty()) return out;
     c10::InferenceMode guard;
     const torch::Tensor tokens =
         chunks.to(impl_->device, torch::kLong).contiguous();
-    const std::vector<double> sums =
-        impl_->Run(tokens, masks, method, progress);
+    std::vector<std::vector<double>> blocks =
+        impl_->Run(tokens, masks, method, eval);
     for (size_t i = 0; i < out.size(); ++i) {
-      out[i].nll_sum = sums[i];
+      out[i].nll_sum = 0;
+      for (double b : blocks[i]) out[i].nll_sum += b;
       out[i].n_tokens = chunks.size(0) * (chunks.size(1) - 1);
+      out[i].block_nll = std::move(blocks[i]);
     }
     return out;
   } catch (const std::exception& e) {  // c10::Error, std::bad_alloc

@@ -78,13 +78,32 @@ int DefaultThreads();
 // Empty = clean.
 using HeadMask = std::vector<int>;
 
+// Default scored tokens per block of the per-block NLL (uncertainty).
+inline constexpr int64_t kDefaultBlockTokens = 64;
+
 struct MaskNll {
-  double nll_sum = 0;    // Sum over all chunks of -log p(token t | tokens < t).
+  double nll_sum = 0;    // Sum over all chunks of -log p(token t | tokens < t);
+                         // exactly the sum of block_nll in order.
   int64_t n_tokens = 0;  // Tokens predicted: n_chunks * (seq_len - 1).
+  // NLL sums of blocks of block_tokens consecutive scored tokens within each
+  // chunk, chunk-major (BlockTokens gives each block's size). Blocks never span
+  // chunks; a chunk's last block may be shorter.
+  std::vector<double> block_nll;
 };
+
+// Scored tokens of each block, chunk-major: n_chunks times ceil((seq_len - 1) /
+// block_tokens) entries, each block_tokens except a shorter last one per chunk.
+// Requires n_chunks >= 0, seq_len >= 2, block_tokens >= 1.
+std::vector<int64_t> BlockTokens(int64_t n_chunks, int64_t seq_len,
+                                 int64_t block_tokens);
 
 // Called after each batch with (masks finished, masks total).
 using ProgressFn = std::function<void(int64_t, int64_t)>;
+
+struct EvalOptions {
+  int64_t block_tokens = kDefaultBlockTokens;  // >= 1
+  ProgressFn progress;                         // may be empty
+};
 
 class Gpt2 {
  public:
@@ -98,14 +117,15 @@ class Gpt2 {
   const EngineOptions& options() const;
 
   // chunks: int64 [n_chunks, seq_len] token ids, seq_len <= n_positions, ids <
-  // vocab_size. Returns one MaskNll per mask, in order. For Method::kMean the
+  // vocab_size. Returns one MaskNll per mask, in order, with per-block sums of
+  // eval.block_tokens scored tokens. For Method::kMean the
   // per-head means are taken from a clean pass over these same chunks (means of
   // the clean run, also for multi-head masks). Never throws: bad input is
   // InvalidArgument, running out of memory ResourceExhausted, other torch
   // errors Internal.
   absl::StatusOr<std::vector<MaskNll>> Evaluate(
       const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
-      Method method, const ProgressFn& progress = nullptr) const;
+      Method method, const EvalOptions& eval = {}) const;
 
   ~Gpt2();
 

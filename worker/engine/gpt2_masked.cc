@@ -45,11 +45,20 @@ CleanCache CleanPass(const DeviceModel& m, const torch::Tensor& tokens) {
   return cache;
 }
 
-std::vector<double> RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
-                                 const Replacements& repl,
-                                 absl::Span<const MaskJob> jobs,
-                                 const torch::Tensor& targets,
-                                 const LmHeadOptions& lm) {
+torch::Tensor BlockSums(const torch::Tensor& nll, int64_t block_tokens) {
+  const int64_t n = nll.size(0), C = nll.size(1), P = nll.size(2);
+  const int64_t nb = (P + block_tokens - 1) / block_tokens;
+  torch::Tensor d = nll.to(torch::kDouble);
+  if (nb * block_tokens != P)  // zero-pad the last block of every chunk
+    d = torch::constant_pad_nd(d, {0, nb * block_tokens - P}, 0.0);
+  return d.view({n, C, nb, block_tokens}).sum(3).reshape({n, C * nb}).cpu();
+}
+
+torch::Tensor RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
+                           const Replacements& repl,
+                           absl::Span<const MaskJob> jobs,
+                           const torch::Tensor& targets,
+                           const LmHeadOptions& lm, int64_t block_tokens) {
   const int L = m.config.n_layer;
   const int64_t C = targets.size(0), n = static_cast<int64_t>(jobs.size());
   torch::Tensor x;  // [active * C, T, d]: rows of the masks that have started
@@ -75,10 +84,7 @@ std::vector<double> RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
   torch::Tensor h = FinalNormPredicting(m, x);        // [n * C * (T - 1), d]
   torch::Tensor nll =
       SlicedNll(h, targets.repeat({n, 1}).reshape({-1}), m.wte, lm);
-  torch::Tensor per_mask =
-      nll.to(torch::kDouble).view({n, -1}).sum(1).cpu();  // [n]
-  return std::vector<double>(per_mask.data_ptr<double>(),
-                             per_mask.data_ptr<double>() + n);
+  return BlockSums(nll.view({n, C, -1}), block_tokens);  // [n, C * nb]
 }
 
 }  // namespace ablate::engine::internal

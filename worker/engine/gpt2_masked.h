@@ -48,13 +48,20 @@ struct MaskJob {
 // compute dtype.
 using Replacements = std::vector<torch::Tensor>;
 
-// NLL sums (float64, summed over the C chunks) of `jobs`, which must be sorted
-// by first_layer. targets: [C, T - 1] int64, the tokens each position predicts.
-std::vector<double> RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
-                                 const Replacements& repl,
-                                 absl::Span<const MaskJob> jobs,
-                                 const torch::Tensor& targets,
-                                 const LmHeadOptions& lm);
+// Per-block NLL sums of `jobs` (which must be sorted by first_layer): float64
+// [jobs, C * nb] on the CPU, row i for jobs[i], chunk-major: column c * nb + b
+// is the sum over positions b * block_tokens .. min((b + 1) * block_tokens,
+// T - 1) - 1 of chunk c, nb = ceil((T - 1) / block_tokens). targets: [C, T - 1]
+// int64, the tokens each position predicts.
+torch::Tensor RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
+                           const Replacements& repl,
+                           absl::Span<const MaskJob> jobs,
+                           const torch::Tensor& targets,
+                           const LmHeadOptions& lm, int64_t block_tokens);
+
+// nll [n, C, P] -> float64 [n, C * ceil(P / block_tokens)] block sums on the
+// CPU (chunk-major; the last block of a chunk may be shorter).
+torch::Tensor BlockSums(const torch::Tensor& nll, int64_t block_tokens);
 
 }  // namespace ablate::engine::internal
 

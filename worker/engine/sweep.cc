@@ -34,7 +34,7 @@ absl::StatusOr<SweepResult> Individual(const Gpt2& model,
   std::vector<HeadMask> masks = {{}};
   for (int i = 0; i < c.n_heads_total(); ++i) masks.push_back({i});
   absl::StatusOr<std::vector<MaskNll>> nll =
-      model.Evaluate(chunks, masks, method, progress);
+      model.Evaluate(chunks, masks, method, {kDefaultBlockTokens, progress});
   if (!nll.ok()) return nll.status();
   SweepResult r;
   r.baseline_ppl = Ppl((*nll)[0]);
@@ -78,7 +78,7 @@ absl::StatusOr<SweepResult> Cumulative(const Gpt2& model,
     masks[k].push_back(order[k - 1]);
   }
   absl::StatusOr<std::vector<MaskNll>> nll =
-      model.Evaluate(chunks, masks, method, progress);
+      model.Evaluate(chunks, masks, method, {kDefaultBlockTokens, progress});
   if (!nll.ok()) return nll.status();
   SweepResult r;
   r.baseline_ppl = Ppl((*nll)[0]);
