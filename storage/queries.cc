@@ -3,9 +3,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "storage/analysis/correlation.h"
-#include "storage/analysis/distribution.h"
-#include "storage/analysis/tables.h"
+#include "proto/analysis/correlation.h"
+#include "proto/analysis/distribution.h"
+#include "proto/analysis/tables.h"
 #include "storage/store_internal.h"
 
 namespace ablate::storage {

@@ -29,7 +29,7 @@
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "storage/analysis/tables.h"
+#include "proto/analysis/tables.h"
 #include "storage/job_spec.h"
 #include "storage/notifier.h"
 #include "storage/sqlite.h"

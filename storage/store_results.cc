@@ -6,7 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "storage/analysis/cumulative_order.h"
+#include "proto/analysis/cumulative_order.h"
 #include "storage/ids.h"
 #include "storage/schema.h"
 #include "storage/store.h"

@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "storage/analysis/cumulative_order.h"
-#include "storage/analysis/tables.h"
+#include "proto/analysis/cumulative_order.h"
+#include "proto/analysis/tables.h"
 #include "worker/chunks.h"
 #include "worker/engine/sha256.h"
 #include "worker/engine/tokenizer.h"

@@ -12,7 +12,7 @@
 //    "seconds": s}
 // plus "method", "sweep", "n_chunks", "seq_len", "bos", "masks_per_batch", "device", "dtype",
 // "dataset_sha256".
-// PPLs are computed exactly as the server computes them (storage/analysis/tables.h) from the
+// PPLs are computed exactly as the server computes them (proto/analysis/tables.h) from the
 // engine's per-mask NLL sums; `heads` is empty for a cumulative-only sweep. In a full sweep
 // the curve's k = 0 point is the measured baseline (not evaluated again), as on the server.
 //

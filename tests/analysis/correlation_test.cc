@@ -9,7 +9,7 @@
 // For odd v the t distribution has arctangent forms (theta = atan(|t| / sqrt(v))):
 //   v = 1 (Cauchy): p = 1 - (2/pi) * theta
 //   v = 3:          p = 1 - (2/pi) * (theta + sin(theta) cos(theta))
-#include "storage/analysis/correlation.h"
+#include "proto/analysis/correlation.h"
 
 #include <cmath>
 #include <vector>

@@ -1,5 +1,5 @@
 // The cumulative order: ascending signed delta, ties by (layer, head).
-#include "storage/analysis/cumulative_order.h"
+#include "proto/analysis/cumulative_order.h"
 
 #include <cmath>
 #include <vector>

@@ -1,5 +1,5 @@
 // Distribution statistics, Zipf fit and per-layer table against hand-computed values.
-#include "storage/analysis/distribution.h"
+#include "proto/analysis/distribution.h"
 
 #include <cmath>
 #include <vector>

@@ -1,5 +1,5 @@
 // Per-head table, curve and thresholds against values worked out by hand.
-#include "storage/analysis/tables.h"
+#include "proto/analysis/tables.h"
 
 #include <cmath>
 #include <vector>

@@ -3,10 +3,10 @@
 #include <chrono>
 #include <thread>
 
-#include "storage/analysis/correlation.h"
-#include "storage/analysis/cumulative_order.h"
-#include "storage/analysis/distribution.h"
-#include "storage/analysis/tables.h"
+#include "proto/analysis/correlation.h"
+#include "proto/analysis/cumulative_order.h"
+#include "proto/analysis/distribution.h"
+#include "proto/analysis/tables.h"
 
 namespace ablate::client::testing {
 namespace {

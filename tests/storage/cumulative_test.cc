@@ -6,7 +6,7 @@
 #include <cmath>
 #include <memory>
 
-#include "storage/analysis/cumulative_order.h"
+#include "proto/analysis/cumulative_order.h"
 #include "storage/queries.h"
 #include "storage/store.h"
 #include "tests/storage/test_util.h"

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "storage/analysis/cumulative_order.h"
+#include "proto/analysis/cumulative_order.h"
 
 namespace ablate::engine {
 namespace {

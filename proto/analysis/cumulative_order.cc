@@ -1,4 +1,4 @@
-#include "storage/analysis/cumulative_order.h"
+#include "proto/analysis/cumulative_order.h"
 
 #include <algorithm>
 #include <cmath>

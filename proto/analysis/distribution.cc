@@ -1,4 +1,4 @@
-#include "storage/analysis/distribution.h"
+#include "proto/analysis/distribution.h"
 
 #include <algorithm>
 #include <cmath>

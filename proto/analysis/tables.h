@@ -1,7 +1,7 @@
 // Per-head table, cumulative curve and threshold table (DESIGN.md section 2, "Derived tables").
 // Pure functions over stored per-mask NLL sums; no I/O, no global state, thread-safe.
-#ifndef ABLATE_STORAGE_ANALYSIS_TABLES_H_
-#define ABLATE_STORAGE_ANALYSIS_TABLES_H_
+#ifndef ABLATE_PROTO_ANALYSIS_TABLES_H_
+#define ABLATE_PROTO_ANALYSIS_TABLES_H_
 
 #include <cstdint>
 #include <vector>
@@ -75,4 +75,4 @@ absl::StatusOr<std::vector<Threshold>> ComputeThresholds(absl::Span<const double
 
 }  // namespace ablate::analysis
 
-#endif  // ABLATE_STORAGE_ANALYSIS_TABLES_H_
+#endif  // ABLATE_PROTO_ANALYSIS_TABLES_H_

@@ -1,8 +1,8 @@
 // Correlation of two series (e.g. per-layer mean delta vs. a user's per-layer series):
 // Pearson r and Spearman rho, each with a two-sided p-value from Student's t with n - 2
 // degrees of freedom (DESIGN.md section 2). Pure functions; thread-safe.
-#ifndef ABLATE_STORAGE_ANALYSIS_CORRELATION_H_
-#define ABLATE_STORAGE_ANALYSIS_CORRELATION_H_
+#ifndef ABLATE_PROTO_ANALYSIS_CORRELATION_H_
+#define ABLATE_PROTO_ANALYSIS_CORRELATION_H_
 
 #include <vector>
 
@@ -40,4 +40,4 @@ double StudentTTwoSidedP(double t, double dof);
 
 }  // namespace ablate::analysis
 
-#endif  // ABLATE_STORAGE_ANALYSIS_CORRELATION_H_
+#endif  // ABLATE_PROTO_ANALYSIS_CORRELATION_H_

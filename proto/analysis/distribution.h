@@ -1,14 +1,14 @@
 // Distribution statistics of the per-head deltas, the Zipf fit of their magnitudes, and the
 // per-layer table (DESIGN.md section 2). Pure functions; thread-safe.
-#ifndef ABLATE_STORAGE_ANALYSIS_DISTRIBUTION_H_
-#define ABLATE_STORAGE_ANALYSIS_DISTRIBUTION_H_
+#ifndef ABLATE_PROTO_ANALYSIS_DISTRIBUTION_H_
+#define ABLATE_PROTO_ANALYSIS_DISTRIBUTION_H_
 
 #include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "storage/analysis/tables.h"
+#include "proto/analysis/tables.h"
 
 namespace ablate::analysis {
 
@@ -58,4 +58,4 @@ absl::StatusOr<std::vector<LayerStats>> ComputeLayerStats(absl::Span<const HeadR
 
 }  // namespace ablate::analysis
 
-#endif  // ABLATE_STORAGE_ANALYSIS_DISTRIBUTION_H_
+#endif  // ABLATE_PROTO_ANALYSIS_DISTRIBUTION_H_

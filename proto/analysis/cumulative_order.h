@@ -1,6 +1,6 @@
 // The order in which a cumulative sweep removes heads (DESIGN.md section 2).
-#ifndef ABLATE_STORAGE_ANALYSIS_CUMULATIVE_ORDER_H_
-#define ABLATE_STORAGE_ANALYSIS_CUMULATIVE_ORDER_H_
+#ifndef ABLATE_PROTO_ANALYSIS_CUMULATIVE_ORDER_H_
+#define ABLATE_PROTO_ANALYSIS_CUMULATIVE_ORDER_H_
 
 #include <vector>
 
@@ -17,4 +17,4 @@ absl::StatusOr<std::vector<int>> CumulativeOrder(absl::Span<const double> deltas
 
 }  // namespace ablate::analysis
 
-#endif  // ABLATE_STORAGE_ANALYSIS_CUMULATIVE_ORDER_H_
+#endif  // ABLATE_PROTO_ANALYSIS_CUMULATIVE_ORDER_H_

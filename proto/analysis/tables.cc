@@ -1,4 +1,4 @@
-#include "storage/analysis/tables.h"
+#include "proto/analysis/tables.h"
 
 #include <cmath>
 

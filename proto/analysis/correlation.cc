@@ -1,4 +1,4 @@
-#include "storage/analysis/correlation.h"
+#include "proto/analysis/correlation.h"
 
 #include <algorithm>
 #include <cmath>
