@@ -1,5 +1,6 @@
 #include "proto/analysis/tables.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +75,17 @@ absl::StatusOr<std::vector<CurveResult>> BuildCurve(double baseline_ppl,
     curve.push_back({static_cast<int>(k), *ppl, *ppl / baseline_ppl});
   }
   return curve;
+}
+
+std::vector<int64_t> BlockSizes(int64_t n_chunks, int64_t seq_len, int64_t block_tokens) {
+  std::vector<int64_t> out;
+  if (n_chunks < 1 || seq_len < 2 || block_tokens < 1) return out;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    for (int64_t lo = 0; lo < seq_len - 1; lo += block_tokens) {
+      out.push_back(std::min(block_tokens, seq_len - 1 - lo));
+    }
+  }
+  return out;
 }
 
 std::vector<double> DefaultRatios() { return {1.1, 1.5, 2.0}; }

@@ -11,11 +11,18 @@
 
 namespace ablate::analysis {
 
-// What a worker reports for one mask: the summed NLL over the scored tokens and their count.
+// What a worker reports for one mask: the summed NLL over the scored tokens and their count,
+// and (workers since per-block NLL) the NLL sums of its blocks, chunk-major (bootstrap.h).
 struct MaskNll {
   double nll_sum = 0.0;
   int64_t n_tokens = 0;
+  std::vector<double> block_nll;  // Empty when the worker reported no blocks.
 };
+
+// Scored tokens of each block, chunk-major: n_chunks times ceil((seq_len - 1) / block_tokens)
+// entries, each block_tokens except a shorter last one per chunk (the engine's BlockTokens).
+// Empty unless n_chunks >= 1, seq_len >= 2 and block_tokens >= 1.
+std::vector<int64_t> BlockSizes(int64_t n_chunks, int64_t seq_len, int64_t block_tokens);
 
 // One row of the individual-head table. delta = (ppl - baseline) / baseline, a fraction.
 struct HeadResult {
