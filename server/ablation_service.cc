@@ -139,7 +139,8 @@ grpc::Status AblationServiceImpl::GetHeadTable(grpc::ServerContext* context,
                                                const v1::JobQuery* request,
                                                v1::HeadTable* response) {
   return HandleRpc(*auth_, context, Role::kClient, "GetHeadTable", [&]() -> absl::Status {
-    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryHeadTable(*store_, request->job_id()));
+    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryHeadTable(*store_, request->job_id(),
+                                                               request->uncertainty()));
     return absl::OkStatus();
   });
 }
@@ -148,7 +149,8 @@ grpc::Status AblationServiceImpl::GetCumulativeCurve(grpc::ServerContext* contex
                                                      const v1::JobQuery* request,
                                                      v1::CumulativeCurve* response) {
   return HandleRpc(*auth_, context, Role::kClient, "GetCumulativeCurve", [&]() -> absl::Status {
-    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryCurve(*store_, request->job_id()));
+    ABLATE_ASSIGN_OR_RETURN(*response,
+                            storage::QueryCurve(*store_, request->job_id(), request->uncertainty()));
     return absl::OkStatus();
   });
 }
@@ -166,7 +168,8 @@ grpc::Status AblationServiceImpl::GetDistribution(grpc::ServerContext* context,
                                                   const v1::JobQuery* request,
                                                   v1::DistributionStats* response) {
   return HandleRpc(*auth_, context, Role::kClient, "GetDistribution", [&]() -> absl::Status {
-    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryDistribution(*store_, request->job_id()));
+    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryDistribution(*store_, request->job_id(),
+                                                                request->uncertainty()));
     return absl::OkStatus();
   });
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "proto/analysis/tables.h"
 #include "storage/sha256.h"
 
 namespace ablate::storage {
@@ -66,6 +67,17 @@ absl::Status CheckSizes(const v1::JobSpec& spec) {
     return Invalid("spec.seq_len",
                    absl::StrCat(spec.seq_len(), " exceeds the model's context n_positions = ",
                                 spec.model().shape().n_positions()));
+  }
+  return absl::OkStatus();
+}
+
+// block_tokens: 0 = the default (64, or seq_len - 1 when chunks are shorter); else 1..seq_len-1.
+absl::Status CheckBlockTokens(v1::JobSpec* spec) {
+  if (spec->block_tokens() == 0) spec->set_block_tokens(BlockTokensOf(*spec));
+  if (spec->block_tokens() < 1 || spec->block_tokens() > spec->seq_len() - 1) {
+    return Invalid("spec.block_tokens",
+                   absl::StrCat("must be in 1..seq_len - 1 = ", spec->seq_len() - 1,
+                                " (0 = default 64), got ", spec->block_tokens()));
   }
   return absl::OkStatus();
 }
@@ -180,6 +192,7 @@ absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes, v1::Job
   if (absl::Status s = CheckModel(spec->mutable_model()); !s.ok()) return s;
   if (absl::Status s = CheckShape(limits, spec->model().shape()); !s.ok()) return s;
   if (absl::Status s = CheckSizes(*spec); !s.ok()) return s;
+  if (absl::Status s = CheckBlockTokens(spec); !s.ok()) return s;
   if (absl::Status s = CheckEnums(spec); !s.ok()) return s;
   if (absl::Status s = CheckLimits(limits, spec); !s.ok()) return s;
   if (absl::Status s = CheckOrder(*spec); !s.ok()) return s;
@@ -190,6 +203,15 @@ absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes, v1::Job
     spec->mutable_dataset()->set_sha256(LowerHex(spec->dataset().sha256()));
   }
   return CheckTextLength(*spec, text_bytes);
+}
+
+int BlockTokensOf(const v1::JobSpec& spec) {
+  if (spec.block_tokens() != 0) return spec.block_tokens();
+  return std::max(1, std::min(kDefaultBlockTokens, spec.seq_len() - 1));
+}
+
+std::vector<int64_t> JobBlockSizes(const v1::JobSpec& spec) {
+  return analysis::BlockSizes(spec.n_chunks(), spec.seq_len(), BlockTokensOf(spec));
 }
 
 int64_t MasksPerPhase(const v1::JobSpec& spec) {

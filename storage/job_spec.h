@@ -41,13 +41,24 @@ absl::StatusOr<std::string> CheckInlineDataset(const ablate::v1::Dataset& datase
                                                const SpecLimits& limits);
 
 // Validates everything but the dataset's bytes and fills defaults in `spec` (dtype FP32 when
-// unspecified, masks_per_task and max_attempts when 0, hex digests lowered, model and
+// unspecified, masks_per_task and max_attempts when 0, block_tokens when 0 (BlockTokensOf;
+// else it must be in 1..seq_len-1), hex digests lowered, model and
 // dataset sha256 checked for format). `text_bytes` is the dataset's length in bytes: each
 // GPT-2 token is at least one byte, so fewer than n_chunks * seq_len bytes (less one per
 // chunk with bos_per_chunk) can never give enough tokens. Errors: INVALID_ARGUMENT naming
 // the field.
 absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes,
                            ablate::v1::JobSpec* spec);
+
+// Scored tokens per block of the per-block NLL when a spec says 0 (JobSpec.block_tokens).
+inline constexpr int kDefaultBlockTokens = 64;
+
+// The spec's block_tokens, or for 0 (jobs stored before per-block NLL) the default:
+// min(64, seq_len - 1), at least 1.
+int BlockTokensOf(const ablate::v1::JobSpec& spec);
+
+// Scored tokens of each block of the job's per-block NLL, chunk-major (analysis::BlockSizes).
+std::vector<int64_t> JobBlockSizes(const ablate::v1::JobSpec& spec);
 
 // 1 + n_layer * n_head: the masks of one phase.
 int64_t MasksPerPhase(const ablate::v1::JobSpec& spec);

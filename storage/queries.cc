@@ -6,6 +6,7 @@
 #include "proto/analysis/correlation.h"
 #include "proto/analysis/distribution.h"
 #include "proto/analysis/tables.h"
+#include "storage/intervals.h"
 #include "storage/store_internal.h"
 
 namespace ablate::storage {
@@ -52,7 +53,9 @@ absl::Status WithField(absl::string_view field, const absl::Status& status) {
 
 }  // namespace
 
-absl::StatusOr<v1::HeadTable> QueryHeadTable(Store& store, absl::string_view job_id) {
+absl::StatusOr<v1::HeadTable> QueryHeadTable(Store& store, absl::string_view job_id,
+                                             const v1::Uncertainty& uncertainty) {
+  ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(uncertainty));
   ABLATE_ASSIGN_OR_RETURN(Individual ind, LoadIndividual(store, job_id));
   v1::HeadTable table;
   table.set_baseline_ppl(ind.baseline_ppl);
@@ -66,10 +69,13 @@ absl::StatusOr<v1::HeadTable> QueryHeadTable(Store& store, absl::string_view job
     row->set_ppl(head.ppl);
     row->set_delta(head.delta);
   }
+  ABLATE_RETURN_IF_ERROR(AddHeadIntervals(ind.data, uncertainty, options, &table));
   return table;
 }
 
-absl::StatusOr<v1::CumulativeCurve> QueryCurve(Store& store, absl::string_view job_id) {
+absl::StatusOr<v1::CumulativeCurve> QueryCurve(Store& store, absl::string_view job_id,
+                                               const v1::Uncertainty& uncertainty) {
+  ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(uncertainty));
   ABLATE_ASSIGN_OR_RETURN(Curve curve, LoadCurve(store, job_id));
   const int n_head = curve.data.spec.model().shape().n_head();
   v1::CumulativeCurve out;
@@ -85,11 +91,13 @@ absl::StatusOr<v1::CumulativeCurve> QueryCurve(Store& store, absl::string_view j
       p->mutable_head()->set_head(flat % n_head);
     }
   }
+  ABLATE_RETURN_IF_ERROR(AddCurveBand(curve.data, uncertainty, options, &out));
   return out;
 }
 
 absl::StatusOr<v1::ThresholdTable> QueryThresholds(Store& store,
                                                    const v1::ThresholdsRequest& request) {
+  ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(request.uncertainty()));
   ABLATE_ASSIGN_OR_RETURN(Curve curve, LoadCurve(store, request.job_id()));
   std::vector<double> ppl;
   for (const analysis::CurveResult& point : curve.points) ppl.push_back(point.ppl);
@@ -106,10 +114,13 @@ absl::StatusOr<v1::ThresholdTable> QueryThresholds(Store& store,
     row->set_ppl_at_max(t.ppl_at_max);
     row->set_fraction(t.fraction);
   }
+  ABLATE_RETURN_IF_ERROR(AddThresholdIntervals(curve.data, ratios, options, &out));
   return out;
 }
 
-absl::StatusOr<v1::DistributionStats> QueryDistribution(Store& store, absl::string_view job_id) {
+absl::StatusOr<v1::DistributionStats> QueryDistribution(Store& store, absl::string_view job_id,
+                                                        const v1::Uncertainty& uncertainty) {
+  ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(uncertainty));
   ABLATE_ASSIGN_OR_RETURN(Individual ind, LoadIndividual(store, job_id));
   ABLATE_ASSIGN_OR_RETURN(analysis::DistributionStats stats,
                           analysis::ComputeDistribution(ind.heads));
@@ -130,6 +141,7 @@ absl::StatusOr<v1::DistributionStats> QueryDistribution(Store& store, absl::stri
     out.mutable_zipf()->set_r2(stats.zipf->r2);
     out.mutable_zipf()->set_n_points(stats.zipf->n_points);
   }
+  ABLATE_RETURN_IF_ERROR(AddSignificantCount(ind.data, options, &out));
   return out;
 }
 

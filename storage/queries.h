@@ -17,12 +17,21 @@
 
 namespace ablate::storage {
 
-absl::StatusOr<ablate::v1::HeadTable> QueryHeadTable(Store& store, absl::string_view job_id);
-absl::StatusOr<ablate::v1::CumulativeCurve> QueryCurve(Store& store, absl::string_view job_id);
+// The head table, curve, thresholds and distribution carry per-block NLL and bootstrap
+// intervals when the phase's results have blocks (storage/intervals.h); `uncertainty` (or
+// request.uncertainty) picks the level, resamples and seed (defaults 0.95, 10000, the
+// documented seed; bootstrap -1 = none). Errors add INVALID_ARGUMENT for bad uncertainty.
+absl::StatusOr<ablate::v1::HeadTable> QueryHeadTable(
+    Store& store, absl::string_view job_id,
+    const ablate::v1::Uncertainty& uncertainty = ablate::v1::Uncertainty::default_instance());
+absl::StatusOr<ablate::v1::CumulativeCurve> QueryCurve(
+    Store& store, absl::string_view job_id,
+    const ablate::v1::Uncertainty& uncertainty = ablate::v1::Uncertainty::default_instance());
 absl::StatusOr<ablate::v1::ThresholdTable> QueryThresholds(
     Store& store, const ablate::v1::ThresholdsRequest& request);
-absl::StatusOr<ablate::v1::DistributionStats> QueryDistribution(Store& store,
-                                                                absl::string_view job_id);
+absl::StatusOr<ablate::v1::DistributionStats> QueryDistribution(
+    Store& store, absl::string_view job_id,
+    const ablate::v1::Uncertainty& uncertainty = ablate::v1::Uncertainty::default_instance());
 absl::StatusOr<ablate::v1::LayerTable> QueryLayers(Store& store, absl::string_view job_id);
 // Per-layer mean delta against request.series (one value per layer).
 absl::StatusOr<ablate::v1::Correlation> QueryCorrelation(

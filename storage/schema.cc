@@ -174,6 +174,13 @@ CREATE TABLE worker_job_backoff (
   PRIMARY KEY (worker_id, job_id)
 ) WITHOUT ROWID;
 )sql",
+    // 2 -> 3: per-block NLL (uncertainty). results.block_nll: the mask's block NLL sums as a
+    // little-endian float64 array (NULL from workers without blocks); jobs.block_tokens:
+    // scored tokens per block (0 for jobs submitted before this version: treated as 64).
+    R"sql(
+ALTER TABLE results ADD COLUMN block_nll BLOB;
+ALTER TABLE jobs ADD COLUMN block_tokens INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -132,7 +132,7 @@ absl::StatusOr<int64_t> Store::InsertJobLocked(const std::string& request_id,
       db_->Prepare("INSERT INTO jobs (request_id, name, spec_json, spec_sha256, dataset_sha256,"
                    " model_path, model_sha256, n_layer, n_head, n_chunks, seq_len, method, sweep,"
                    " dtype, device_kind, masks_per_task, max_attempts, priority, state,"
-                   " created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   " created_ms, block_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   if (request_id.empty()) {
     job.BindNull(1);
   } else {
@@ -147,6 +147,7 @@ absl::StatusOr<int64_t> Store::InsertJobLocked(const std::string& request_id,
   job.Bind(15, static_cast<int>(spec.device_kind())).Bind(16, spec.masks_per_task());
   job.Bind(17, spec.max_attempts()).Bind(18, spec.priority());
   job.Bind(19, static_cast<int>(v1::JOB_STATE_QUEUED)).Bind(20, now);
+  job.Bind(21, spec.block_tokens());
   ABLATE_RETURN_IF_ERROR(job.Run());
   const int64_t job_id = db_->LastInsertRowId();
   const v1::Phase first_phase =

@@ -6,7 +6,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "proto/analysis/bootstrap.h"
 #include "proto/analysis/cumulative_order.h"
+#include "storage/blocks.h"
 #include "storage/ids.h"
 #include "storage/schema.h"
 #include "storage/store.h"
@@ -15,6 +17,23 @@
 namespace ablate::storage {
 
 namespace v1 = ::ablate::v1;
+
+namespace {
+
+// A result's block_nll is optional (workers older than blocks send none); when present it has
+// one entry per block of the job's chunking and sums to nll_sum (relative tolerance 1e-6).
+absl::Status CheckBlockResult(const v1::JobSpec& spec, const v1::MaskResult& r,
+                              const std::string& field) {
+  if (r.block_nll_size() == 0) return absl::OkStatus();
+  analysis::MaskNll mask{r.nll_sum(), r.n_tokens(),
+                         std::vector<double>(r.block_nll().begin(), r.block_nll().end())};
+  const absl::Status s = analysis::CheckBlocks(JobBlockSizes(spec), mask);
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat(field, ".", s.message(), " (block_tokens ",
+                                                 BlockTokensOf(spec), ")"));
+}
+
+}  // namespace
 
 absl::StatusOr<v1::CompleteTaskResponse> Store::CompleteTask(
     const v1::CompleteTaskRequest& request) {
@@ -99,6 +118,7 @@ absl::Status Store::CheckResultsLocked(const TaskRow& task, const JobRow& job,
       return absl::InvalidArgumentError(absl::StrCat(
           field, ".n_tokens is ", r.n_tokens(), "; n_chunks * (seq_len - 1) = ", tokens));
     }
+    ABLATE_RETURN_IF_ERROR(CheckBlockResult(job.spec, r, field));
   }
   return absl::OkStatus();
 }
@@ -109,8 +129,8 @@ absl::Status Store::InsertResultsLocked(const TaskRow& task,
       Statement stmt,
       db_->Prepare("INSERT INTO results (job_id, phase, mask_index, nll_sum, n_tokens, ppl,"
                    " task_id, lease_token, worker_id, device, dtype, model_sha256,"
-                   " dataset_sha256, software_version, tokens_scored, seconds, created_ms)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   " dataset_sha256, software_version, tokens_scored, seconds, created_ms,"
+                   " block_nll) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   const v1::ResultMeta& meta = request.meta();
   const int64_t now = Now();
   for (const v1::MaskResult& r : request.results()) {
@@ -119,6 +139,11 @@ absl::Status Store::InsertResultsLocked(const TaskRow& task,
                  ppl, task.id, task.lease_token, task.worker_id, meta.device(),
                  static_cast<int>(meta.dtype()), meta.model_sha256(), meta.dataset_sha256(),
                  meta.software_version(), meta.tokens_scored(), meta.seconds(), now);
+    if (r.block_nll_size() > 0) {
+      stmt.BindBlob(18, EncodeBlocks(r.block_nll()));
+    } else {
+      stmt.BindNull(18);
+    }
     ABLATE_RETURN_IF_ERROR(stmt.Run());
     stmt.Reset();
   }
@@ -172,7 +197,7 @@ absl::Status Store::DeriveCumulativeLocked(const JobRow& job, Changes* changes) 
       Statement copy,
       db_->Prepare("INSERT INTO results SELECT job_id, 2, 0, nll_sum, n_tokens, ppl, NULL,"
                    " lease_token, worker_id, device, dtype, model_sha256, dataset_sha256,"
-                   " software_version, tokens_scored, 0, created_ms FROM results"
+                   " software_version, tokens_scored, 0, created_ms, block_nll FROM results"
                    " WHERE job_id = ? AND phase = 1 AND mask_index = 0"));
   copy.Bind(1, job.id);
   ABLATE_RETURN_IF_ERROR(copy.Run());
@@ -189,7 +214,7 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Store::LoadMasksLocked(int64_t jo
                                                                        v1::Phase phase,
                                                                        int64_t expected) {
   ABLATE_ASSIGN_OR_RETURN(
-      Statement stmt, db_->Prepare("SELECT mask_index, nll_sum, n_tokens FROM results"
+      Statement stmt, db_->Prepare("SELECT mask_index, nll_sum, n_tokens, block_nll FROM results"
                                    " WHERE job_id = ? AND phase = ? ORDER BY mask_index"));
   stmt.BindAll(job_id, static_cast<int>(phase));
   std::vector<analysis::MaskNll> masks;
@@ -197,7 +222,11 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Store::LoadMasksLocked(int64_t jo
     ABLATE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
     if (stmt.ColumnInt(0) != static_cast<int64_t>(masks.size())) break;  // A gap.
-    masks.push_back({stmt.ColumnDouble(1), stmt.ColumnInt(2)});
+    analysis::MaskNll mask{stmt.ColumnDouble(1), stmt.ColumnInt(2), {}};
+    if (!stmt.ColumnIsNull(3)) {
+      ABLATE_ASSIGN_OR_RETURN(mask.block_nll, DecodeBlocks(stmt.ColumnText(3)));
+    }
+    masks.push_back(std::move(mask));
   }
   if (static_cast<int64_t>(masks.size()) < expected) {
     ABLATE_ASSIGN_OR_RETURN(

@@ -225,6 +225,7 @@ absl::StatusOr<v1::Task> Store::BuildTaskLocked(const TaskRow& task, const JobRo
   out.set_method(job.spec.method());
   out.set_dtype(job.spec.dtype());
   out.set_bos_per_chunk(job.spec.bos_per_chunk());
+  out.set_block_tokens(BlockTokensOf(job.spec));
   out.set_attempt(task.attempts);
   out.set_lease_expires_unix_ms(task.lease_expires_ms);
   std::vector<int> order;

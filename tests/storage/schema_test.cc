@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "storage/queries.h"
 #include "storage/store.h"
 #include "tests/storage/test_util.h"
 
@@ -80,13 +81,17 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE worker_job_backoff; PRAGMA user_version = 1", nullptr,
-                         nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE worker_job_backoff; ALTER TABLE results DROP COLUMN"
+                         " block_nll; ALTER TABLE jobs DROP COLUMN block_tokens;"
+                         " PRAGMA user_version = 1",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto store = Store::Open(path, StoreOptions());
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_THAT(RawQuery(path, "PRAGMA user_version"), ::testing::ElementsAre("2"));
+  EXPECT_THAT(RawQuery(path, "PRAGMA user_version"),
+              ::testing::ElementsAre(std::to_string(kSchemaVersion)));
   EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM worker_job_backoff"),
               ::testing::ElementsAre("0"));
   auto job = (*store)->GetJob(job_id);
@@ -104,6 +109,59 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(job->progress().masks_done(), 3);
+}
+
+// A version-2 database (before per-block NLL) with a half-done full sweep whose results have
+// no blocks: after the migration its next task asks for the default blocks, the job finishes,
+// old results read back without blocks and the queries answer without intervals.
+TEST(SchemaTest, MigratesAVersionTwoDatabaseToBlocks) {
+  TempDir dir;
+  const std::string path = dir.File("q.db");
+  std::string job_id, worker;
+  {
+    auto store = Store::Open(path, StoreOptions());
+    ASSERT_TRUE(store.ok());
+    v1::SubmitJobRequest submit;
+    *submit.mutable_spec() = SmallSpec(1, 2, v1::SWEEP_FULL, 2);
+    job_id = (*store)->SubmitJob(submit)->job.id();
+    worker = (*store)->RegisterWorker(v1::RegisterRequest())->worker_id();
+    auto lease = (*store)->LeaseTask(worker);
+    ASSERT_TRUE(lease.ok() && lease->has_task());
+    v1::CompleteTaskRequest complete;
+    FillFakeResults(lease->task(), worker, &complete);
+    ASSERT_TRUE((*store)->CompleteTask(complete).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE results DROP COLUMN block_nll; ALTER TABLE jobs DROP"
+                         " COLUMN block_tokens; PRAGMA user_version = 2",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(path, StoreOptions());
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_THAT(RawQuery(path, "PRAGMA user_version"), ::testing::ElementsAre("3"));
+  EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM results WHERE block_nll IS NULL"),
+              ::testing::ElementsAre("2"));
+  while (true) {
+    auto lease = (*store)->LeaseTask(worker);
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    if (!lease->has_task()) break;
+    EXPECT_EQ(lease->task().block_tokens(), 7);
+    v1::CompleteTaskRequest complete;
+    FillFakeResults(lease->task(), worker, &complete);
+    for (v1::MaskResult& r : *complete.mutable_results()) {  // one block per chunk
+      r.add_block_nll(r.nll_sum() / 2);
+      r.add_block_nll(r.nll_sum() / 2);
+    }
+    ASSERT_TRUE((*store)->CompleteTask(complete).ok());
+  }
+  EXPECT_EQ((*store)->GetJob(job_id)->state(), v1::JOB_STATE_SUCCEEDED);
+  auto table = QueryHeadTable(**store, job_id);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->rows_size(), 2);
+  EXPECT_FALSE(table->rows(0).has_delta_lo());  // the baseline has no blocks
 }
 
 TEST(SchemaTest, DataSurvivesReopenAndViewsAreReadableWhileOpen) {
