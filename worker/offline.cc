@@ -60,7 +60,8 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model
     };
     const size_t size = std::min(per_batch, n - begin);
     auto nll = model.gpt2->Evaluate(chunks, absl::MakeConstSpan(masks).subspan(begin, size),
-                                    options.method, fn);
+                                    options.method,
+                                    engine::EvalOptions{engine::kDefaultBlockTokens, fn});
     if (!nll.ok()) return nll.status();
     *done = before + static_cast<int64_t>(size);
     for (const engine::MaskNll& m : *nll) out.push_back({m.nll_sum, m.n_tokens});
