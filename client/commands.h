@@ -54,14 +54,19 @@ absl::Status RunList(const Session& s, v1::JobState state, int limit, Format for
                      const Output& out);
 absl::Status RunCancel(const Session& s, const std::string& job_id, const Output& out);
 
+// heads / curve / thresholds / stats show the server's bootstrap intervals when the job has
+// per-block results; `uncertainty` sets level, resamples and seed (default: the server's
+// defaults; bootstrap -1 = none). The per-block NLL itself is not fetched.
 absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort, int top,
-                      Format format, const Output& out);
+                      Format format, const Output& out,
+                      const v1::Uncertainty& uncertainty = v1::Uncertainty());
 absl::Status RunCurve(const Session& s, const std::string& job_id, Format format,
-                      const Output& out);
+                      const Output& out, const v1::Uncertainty& uncertainty = v1::Uncertainty());
 absl::Status RunThresholds(const Session& s, const std::string& job_id,
-                           const std::vector<double>& ratios, Format format, const Output& out);
+                           const std::vector<double>& ratios, Format format, const Output& out,
+                           const v1::Uncertainty& uncertainty = v1::Uncertainty());
 absl::Status RunStats(const Session& s, const std::string& job_id, Format format,
-                      const Output& out);
+                      const Output& out, const v1::Uncertainty& uncertainty = v1::Uncertainty());
 // With a series file, adds the series column and the correlation (Pearson / Spearman).
 absl::Status RunLayers(const Session& s, const std::string& job_id,
                        const std::string& series_file, Format format, const Output& out);

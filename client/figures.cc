@@ -67,13 +67,27 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   }
   svg.Text(left - 40, top + gh / 2, "layer", "middle", 12, {}, -90);
   const bool labels = cw >= 30 && ch >= 14;
+  const bool intervals = table.rows_size() > 0 && table.rows(0).has_delta_lo();
+  if (intervals) {  // Dots over cells whose interval includes 0.
+    svg.Raw("<defs><pattern id=\"not-significant\" width=\"5\" height=\"5\" "
+            "patternUnits=\"userSpaceOnUse\"><circle cx=\"2.5\" cy=\"2.5\" r=\"1\" "
+            "fill=\"#222\" fill-opacity=\"0.55\"/></pattern></defs>\n");
+  }
   for (const v1::HeadRow& r : table.rows()) {
     const std::string fill = DivergingColor(SymLog(r.delta(), vmax, kLinearWithin));
     const double x = left + r.head() * cw, y = top + r.layer() * ch;
     svg.Rect(x, y, cw, ch, {{"class", "cell"}, {"fill", fill}, {"stroke", "white"},
                             {"stroke-width", "0.5"}},
              absl::StrCat(HeadName(r.layer(), r.head()), ": PPL ", Fixed(r.ppl(), 2), ", dPPL ",
-                          SignedPercent(r.delta(), 2)));
+                          SignedPercent(r.delta(), 2),
+                          r.has_delta_lo() ? absl::StrCat(" [", SignedPercent(r.delta_lo(), 2),
+                                                          ", ", SignedPercent(r.delta_hi(), 2),
+                                                          "]")
+                                           : ""));
+    if (intervals && !r.significant()) {
+      svg.Rect(x, y, cw, ch, {{"class", "not-significant"}, {"fill", "url(#not-significant)"},
+                              {"pointer-events", "none"}});
+    }
     if (labels) {
       const double pct = 100 * r.delta();
       svg.Text(x + cw / 2, y + ch / 2 + 3.5, Fixed(pct, std::fabs(pct) >= 99.95 ? 0 : 1),
@@ -85,7 +99,10 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   HeatmapLegend(&svg, left + gw + 30, top, legend_h, vmax);
   svg.Text(left, top + std::max(gh, legend_h) + 28,
            absl::StrCat("colour: symmetric log scale, linear within +-1%",
-                        labels ? "; cell values: dPPL in %" : ""),
+                        labels ? "; cell values: dPPL in %" : "",
+                        intervals ? absl::StrCat("; dotted: the ", ExactNumber(100 * table.ci()),
+                                                 "% interval includes 0")
+                                  : ""),
            "start", 10, {{"fill", "#555"}});
   return svg.Finish();
 }
@@ -127,6 +144,18 @@ void CurveLine(Svg* svg, const CurveFrame& f, const v1::CumulativeCurve& curve,
   svg->Raw(absl::StrCat("<defs><clipPath id=\"", clip_id, "\"><rect x=\"", Coord(f.left),
                         "\" y=\"", Coord(f.top - 3), "\" width=\"", Coord(f.right - f.left + 3),
                         "\" height=\"", Coord(f.bottom - f.top + 3), "\"/></clipPath></defs>\n"));
+  if (curve.points_size() > 0 && curve.points(0).has_ratio_lo()) {  // The bootstrap band.
+    std::string upper, lower;
+    for (const v1::CurvePoint& p : curve.points()) {
+      if (p.removed() > f.x_max + 1) break;
+      absl::StrAppend(&upper, " ", Coord(f.X(p.removed())), ",", Coord(f.Y(p.ratio_hi())));
+      lower = absl::StrCat(" ", Coord(f.X(p.removed())), ",", Coord(f.Y(p.ratio_lo())), lower);
+    }
+    svg->Element("polygon", {{"class", point_class == "point" ? "band" : "zoom-band"},
+                             {"points", upper + lower}, {"fill", "#1f4e9c"},
+                             {"fill-opacity", "0.18"}, {"stroke", "none"},
+                             {"clip-path", "url(#" + clip_id + ")"}});
+  }
   std::string points;
   for (const v1::CurvePoint& p : curve.points()) {
     if (p.removed() > f.x_max + 1) break;
@@ -219,9 +248,18 @@ std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable&
     const double x = 90 + 260 * (i % 3), y = 822 + 16 * (i / 3);
     svg.Line(x, y - 4, x + 24, y - 4, {{"stroke", color}, {"stroke-dasharray", "6 4"},
                                        {"stroke-width", "2"}});
-    svg.Text(x + 30, y, absl::StrCat("PPL <= ", TickLabel(t.ratio()), "x: ", t.max_heads(),
-                                     " heads (", Fixed(100 * t.fraction(), 1), "%)"),
+    svg.Text(x + 30, y,
+             absl::StrCat("PPL <= ", TickLabel(t.ratio()), "x: ", t.max_heads(), " heads",
+                          t.has_max_heads_lo() ? absl::StrCat(" [", t.max_heads_lo(), ", ",
+                                                              t.max_heads_hi(), "]")
+                                               : "",
+                          " (", Fixed(100 * t.fraction(), 1), "%)"),
              "start", 12);
+  }
+  if (curve.ci() > 0) {
+    svg.Text(860, 80, absl::StrCat("shaded: ", ExactNumber(100 * curve.ci()),
+                                    "% bootstrap band (order fixed)"),
+             "end", 11, {{"fill", "#555"}});
   }
   return svg.Finish();
 }

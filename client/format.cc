@@ -98,7 +98,31 @@ std::string Duration(double seconds) {
   return absl::StrFormat("%dh%02dm%02ds", s / 3600, (s / 60) % 60, s % 60);
 }
 
-std::string RenderMarkdown(const Table& table) {
+namespace {
+
+// `table` without the columns whose Show is `drop`.
+Table Without(const Table& table, Show drop) {
+  if (table.show.empty()) return table;
+  Table out;
+  std::vector<size_t> keep;
+  for (size_t c = 0; c < table.keys.size(); ++c) {
+    if (c < table.show.size() && table.show[c] == drop) continue;
+    keep.push_back(c);
+    out.keys.push_back(table.keys[c]);
+    if (c < table.titles.size()) out.titles.push_back(table.titles[c]);
+  }
+  for (const auto& row : table.rows) {
+    std::vector<Cell> cells;
+    for (size_t c : keep) cells.push_back(c < row.size() ? row[c] : Cell{});
+    out.rows.push_back(std::move(cells));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string RenderMarkdown(const Table& all) {
+  const Table table = Without(all, Show::kCsv);
   const size_t n = table.keys.size();
   std::vector<size_t> width(n, 3);
   std::vector<bool> right(n, false);
@@ -131,7 +155,8 @@ std::string RenderMarkdown(const Table& table) {
   return out;
 }
 
-std::string RenderCsv(const Table& table) {
+std::string RenderCsv(const Table& all) {
+  const Table table = Without(all, Show::kMarkdown);
   std::string out;
   for (size_t c = 0; c < table.keys.size(); ++c) {
     absl::StrAppend(&out, c ? "," : "", CsvField(table.keys[c]));

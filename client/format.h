@@ -24,11 +24,16 @@ struct Cell {
   bool numeric = false;
 };
 
+// Where a column appears: both renderings, only the Markdown table (e.g. a bracketed
+// interval), or only the CSV (e.g. its two bounds as separate numbers).
+enum class Show { kBoth, kMarkdown, kCsv };
+
 // A table with machine keys (CSV header) and human titles (Markdown header).
 struct Table {
   std::vector<std::string> keys;
   std::vector<std::string> titles;
   std::vector<std::vector<Cell>> rows;
+  std::vector<Show> show;  // Per column; missing entries = kBoth.
 
   // Appends a row; cells beyond keys.size() are dropped, missing ones are empty.
   void AddRow(std::vector<Cell> row);

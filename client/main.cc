@@ -79,6 +79,9 @@ struct Flags {
   double timeout_s = 30, reconnect_s = 300;
   bool wait = false, upload_text = false;
   std::string upload_path;
+  double ci = 0;  // Bootstrap intervals: 0 = the server's defaults (0.95, 10000, fixed seed).
+  int bootstrap = 0;
+  uint64_t seed = 0;
   ac::SubmitOptions submit;
   ac::WatchOptions watch;
 };
@@ -122,6 +125,20 @@ void AddJobCommands(CLI::App& app, Flags* f, Action* action) {
   c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunWorkers(s, FormatOf(f->format), o); }; });
 }
 
+void AddUncertainty(CLI::App* c, Flags* f) {
+  c->add_option("--ci", f->ci, "Bootstrap interval level (0 = 0.95)");
+  c->add_option("--bootstrap", f->bootstrap, "Bootstrap resamples (0 = 10000, -1 = no intervals)");
+  c->add_option("--seed", f->seed, "Bootstrap seed (0 = the documented default)");
+}
+
+ablate::v1::Uncertainty UncertaintyOf(const Flags& f) {
+  ablate::v1::Uncertainty u;
+  u.set_ci(f.ci);
+  u.set_bootstrap(f.bootstrap);
+  u.set_seed(f.seed);
+  return u;
+}
+
 void AddQueryCommands(CLI::App& app, Flags* f, Action* action) {
   CLI::App* c = JobCommand(app, "heads", "Per-head table: PPL and dPPL of each head ablated alone", f);
   c->add_option("--top", f->top, "Only the first N rows (0 = all)")->check(CLI::NonNegativeNumber);
@@ -129,27 +146,40 @@ void AddQueryCommands(CLI::App& app, Flags* f, Action* action) {
       ->check(CLI::IsMember({"delta", "abs", "layer"}))
       ->capture_default_str();
   AddFormat(c, &f->format);
+  AddUncertainty(c, f);
   c->callback([=] {
     *action = [=](auto& s, auto& o) {
-      return ac::RunHeads(s, f->job, *ac::ParseHeadSort(f->sort), f->top, FormatOf(f->format), o);
+      return ac::RunHeads(s, f->job, *ac::ParseHeadSort(f->sort), f->top, FormatOf(f->format), o,
+                          UncertaintyOf(*f));
     };
   });
   c = JobCommand(app, "curve", "Cumulative curve: PPL with the first k heads removed, every k", f);
   AddFormat(c, &f->format);
-  c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunCurve(s, f->job, FormatOf(f->format), o); }; });
+  AddUncertainty(c, f);
+  c->callback([=] {
+    *action = [=](auto& s, auto& o) {
+      return ac::RunCurve(s, f->job, FormatOf(f->format), o, UncertaintyOf(*f));
+    };
+  });
   c = JobCommand(app, "thresholds", "Max heads removable within PPL ratios of the baseline", f);
   c->add_option("--ratios", f->ratios, "Comma-separated ratios >= 1")->capture_default_str();
   AddFormat(c, &f->format);
+  AddUncertainty(c, f);
   c->callback([=] {
     *action = [=](auto& s, auto& o) -> absl::Status {
       absl::StatusOr<std::vector<double>> r = ac::ParseRatios(f->ratios);
       if (!r.ok()) return r.status();
-      return ac::RunThresholds(s, f->job, *r, FormatOf(f->format), o);
+      return ac::RunThresholds(s, f->job, *r, FormatOf(f->format), o, UncertaintyOf(*f));
     };
   });
   c = JobCommand(app, "stats", "Distribution of dPPL: counts, mean, median, max, Zipf fit", f);
   AddFormat(c, &f->format);
-  c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunStats(s, f->job, FormatOf(f->format), o); }; });
+  AddUncertainty(c, f);
+  c->callback([=] {
+    *action = [=](auto& s, auto& o) {
+      return ac::RunStats(s, f->job, FormatOf(f->format), o, UncertaintyOf(*f));
+    };
+  });
   c = JobCommand(app, "layers", "Per-layer mean / max dPPL; with --series, correlations", f);
   c->add_option("--series", f->series, "Per-layer series file (JSON array or one number per line)");
   AddFormat(c, &f->format);
@@ -164,9 +194,10 @@ void AddReportCommand(CLI::App& app, Flags* f, Action* action) {
   c->add_option("--criteria", f->criteria,
                 "Success criteria, JSON: [{\"metric\":\"max_heads@1.5\",\"op\":\">=\",\"value\":25}]");
   c->add_option("--out", f->out_dir, "Output folder")->required();
+  AddUncertainty(c, f);
   c->callback([=] {
     *action = [=](auto& s, auto& o) {
-      return ac::RunReport(s, {f->job, f->series, f->criteria, f->out_dir}, o);
+      return ac::RunReport(s, {f->job, f->series, f->criteria, f->out_dir, UncertaintyOf(*f)}, o);
     };
   });
 }

@@ -15,10 +15,22 @@ namespace {
 
 using nlohmann::json;
 
-v1::JobQuery Query(const std::string& job_id) {
+// The client shows intervals but never the per-block NLL: ask the server to leave it out.
+v1::JobQuery Query(const std::string& job_id, const v1::Uncertainty& uncertainty) {
   v1::JobQuery q;
   q.set_job_id(job_id);
+  *q.mutable_uncertainty() = uncertainty;
+  q.mutable_uncertainty()->set_omit_blocks(true);
   return q;
+}
+
+v1::JobQuery Query(const std::string& job_id) { return Query(job_id, v1::Uncertainty()); }
+
+// " (95% bootstrap intervals, 10000 resamples, seed 1)" when the reply has intervals.
+std::string IntervalNote(double ci, int bootstrap, uint64_t seed) {
+  if (ci <= 0) return "";
+  return absl::StrCat("; ", ExactNumber(100 * ci), "% paired block bootstrap intervals (",
+                      bootstrap, " resamples, seed ", seed, ")");
 }
 
 // Table or CSV of `t`, JSON of `j`.
@@ -97,49 +109,61 @@ absl::StatusOr<Series> LoadSeries(const std::string& path) {
 }
 
 absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort, int top,
-                      Format format, const Output& out) {
+                      Format format, const Output& out, const v1::Uncertainty& uncertainty) {
   v1::HeadTable table;
-  if (absl::Status st = Call(s, &Stub::GetHeadTable, Query(job_id), &table, "GetHeadTable");
+  if (absl::Status st = Call(s, &Stub::GetHeadTable, Query(job_id, uncertainty), &table,
+                             "GetHeadTable");
       !st.ok()) {
     return st;
   }
   const std::vector<v1::HeadRow> rows = SortHeads(table, sort, top);
   const std::vector<v1::HeadRow> negative = NegativeHeads(table);
-  const json j = {{"baseline_ppl", table.baseline_ppl()},
-                  {"n_tokens_scored", table.n_tokens_scored()},
-                  {"n_layer", table.n_layer()},
-                  {"n_head", table.n_head()},
-                  {"heads", HeadRowsJson(rows)},
-                  {"negative_heads", HeadRowsJson(negative)}};
-  const std::string preface =
-      absl::StrCat("Baseline PPL ", Fixed(table.baseline_ppl(), 3), " (", table.n_tokens_scored(),
-                   " tokens scored); ", table.n_layer(), " layers x ", table.n_head(),
-                   " heads; each head ablated alone\n\n");
+  json j = {{"baseline_ppl", table.baseline_ppl()},
+            {"n_tokens_scored", table.n_tokens_scored()},
+            {"n_layer", table.n_layer()},
+            {"n_head", table.n_head()},
+            {"heads", HeadRowsJson(rows)},
+            {"negative_heads", HeadRowsJson(negative)}};
+  if (table.ci() > 0) {
+    j["ci"] = table.ci();
+    j["bootstrap"] = table.bootstrap();
+    j["seed"] = table.seed();
+  }
+  const std::string preface = absl::StrCat(
+      "Baseline PPL ", Fixed(table.baseline_ppl(), 3), " (", table.n_tokens_scored(),
+      " tokens scored); ", table.n_layer(), " layers x ", table.n_head(),
+      " heads; each head ablated alone",
+      IntervalNote(table.ci(), table.bootstrap(), table.seed()), "\n\n");
   std::string after = absl::StrCat("\nNegative heads (removing one alone lowers PPL): ",
                                    negative.size(), "\n");
-  if (!negative.empty()) absl::StrAppend(&after, "\n", RenderMarkdown(HeadsTable(negative)));
-  Emit(out, format, HeadsTable(rows), j, preface, after);
+  if (!negative.empty()) {
+    absl::StrAppend(&after, "\n", RenderMarkdown(HeadsTable(negative, table.ci())));
+  }
+  Emit(out, format, HeadsTable(rows, table.ci()), j, preface, after);
   return absl::OkStatus();
 }
 
 absl::Status RunCurve(const Session& s, const std::string& job_id, Format format,
-                      const Output& out) {
+                      const Output& out, const v1::Uncertainty& uncertainty) {
   v1::CumulativeCurve curve;
-  if (absl::Status st =
-          Call(s, &Stub::GetCumulativeCurve, Query(job_id), &curve, "GetCumulativeCurve");
+  if (absl::Status st = Call(s, &Stub::GetCumulativeCurve, Query(job_id, uncertainty), &curve,
+                             "GetCumulativeCurve");
       !st.ok()) {
     return st;
   }
   Emit(out, format, CurveTable(curve), CurveJson(curve),
        absl::StrCat("Baseline PPL ", Fixed(curve.baseline_ppl(), 3),
-                    "; heads removed cumulatively, least important first\n\n"));
+                    "; heads removed cumulatively, least important first",
+                    IntervalNote(curve.ci(), curve.bootstrap(), curve.seed()), "\n\n"));
   return absl::OkStatus();
 }
 
 absl::Status RunThresholds(const Session& s, const std::string& job_id,
-                           const std::vector<double>& ratios, Format format, const Output& out) {
+                           const std::vector<double>& ratios, Format format, const Output& out,
+                           const v1::Uncertainty& uncertainty) {
   v1::ThresholdsRequest req;
   req.set_job_id(job_id);
+  *req.mutable_uncertainty() = uncertainty;
   for (double r : ratios) req.add_ratios(r);
   v1::ThresholdTable table;
   if (absl::Status st = Call(s, &Stub::GetThresholds, req, &table, "GetThresholds"); !st.ok()) {
@@ -150,14 +174,16 @@ absl::Status RunThresholds(const Session& s, const std::string& job_id,
     n_total = static_cast<int>(std::lround(table.rows(0).max_heads() / table.rows(0).fraction()));
   }
   Emit(out, format, ThresholdsTable(table, n_total), ThresholdsJson(table),
-       absl::StrCat("Baseline PPL ", Fixed(table.baseline_ppl(), 3), "\n\n"));
+       absl::StrCat("Baseline PPL ", Fixed(table.baseline_ppl(), 3),
+                    IntervalNote(table.ci(), table.bootstrap(), table.seed()), "\n\n"));
   return absl::OkStatus();
 }
 
 absl::Status RunStats(const Session& s, const std::string& job_id, Format format,
-                      const Output& out) {
+                      const Output& out, const v1::Uncertainty& uncertainty) {
   v1::DistributionStats stats;
-  if (absl::Status st = Call(s, &Stub::GetDistribution, Query(job_id), &stats, "GetDistribution");
+  if (absl::Status st = Call(s, &Stub::GetDistribution, Query(job_id, uncertainty), &stats,
+                             "GetDistribution");
       !st.ok()) {
     return st;
   }

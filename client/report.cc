@@ -53,16 +53,36 @@ void Setup(const ReportData& d, std::string* md) {
   absl::StrAppend(md, "## Setup\n\n", RenderMarkdown(t), "\n");
 }
 
+// What the intervals are, when the job has them.
+std::string IntervalText(const ReportData& d) {
+  const v1::HeadTable& h = d.heads;
+  if (h.ci() <= 0) {
+    return "No confidence intervals: the job's results carry no per-block NLL (workers older "
+           "than per-block results).\n\n";
+  }
+  int significant = 0;
+  for (const v1::HeadRow& r : h.rows()) significant += r.significant();
+  return absl::StrCat(
+      "Intervals: ", ExactNumber(100 * h.ci()), "% paired block bootstrap (", h.bootstrap(),
+      " resamples of the scored tokens' blocks of ", d.job.spec().block_tokens(),
+      ", the same draws for every head, seed ", h.seed(), "; README, Definitions). ",
+      significant, " of ", h.rows_size(),
+      " heads have an interval that excludes 0; the heatmap dots the others. The rank range "
+      "is where the head's rank by dPPL falls across the resamples.\n\n");
+}
+
 void Individual(const ReportData& d, std::string* md) {
   absl::StrAppend(md, "## Baseline\n\nBaseline perplexity: **", Fixed(d.heads.baseline_ppl(), 3),
                   "** (", d.heads.n_tokens_scored(), " tokens scored).\n\n");
   absl::StrAppend(md, "## Individual head ablation\n\nEach of the ", d.heads.rows_size(),
                   " heads ablated alone; dPPL = (PPL - baseline) / baseline.\n\n",
-                  "Top 10 heads by dPPL:\n\n",
-                  RenderMarkdown(HeadsTable(SortHeads(d.heads, HeadSort::kDelta, 10))), "\n");
+                  IntervalText(d), "Top 10 heads by dPPL:\n\n",
+                  RenderMarkdown(HeadsTable(SortHeads(d.heads, HeadSort::kDelta, 10),
+                                            d.heads.ci())),
+                  "\n");
   const std::vector<v1::HeadRow> neg = NegativeHeads(d.heads);
   absl::StrAppend(md, "Negative heads (removing one alone lowers PPL): ", neg.size(), "\n\n");
-  if (!neg.empty()) absl::StrAppend(md, RenderMarkdown(HeadsTable(neg)), "\n");
+  if (!neg.empty()) absl::StrAppend(md, RenderMarkdown(HeadsTable(neg, d.heads.ci())), "\n");
   absl::StrAppend(md, "![dPPL heatmap](heatmap.svg)\n\n");
 }
 
@@ -87,7 +107,13 @@ void Cumulative(const ReportData& d, std::string* md) {
     return;
   }
   absl::StrAppend(md, "Heads removed together in ascending order of their individual dPPL ",
-                  "(improving heads first).\n\n![cumulative curve](curve.svg)\n\n",
+                  "(improving heads first)",
+                  d.curve->ci() > 0
+                      ? absl::StrCat("; the shaded band and the bracketed columns are ",
+                                     ExactNumber(100 * d.curve->ci()),
+                                     "% bootstrap intervals with the order held fixed")
+                      : "",
+                  ".\n\n![cumulative curve](curve.svg)\n\n",
                   RenderMarkdown(CurveTable(*d.curve, ReportCurveSteps(d))), "\n");
   if (d.thresholds.has_value()) {
     absl::StrAppend(md, "Maximum heads removable while PPL stays within a ratio of the ",

@@ -47,6 +47,7 @@ struct ReportOptions {
   std::string series_file;    // Optional.
   std::string criteria_file;  // Optional.
   std::string out_dir;        // Created if missing.
+  v1::Uncertainty uncertainty;  // Bootstrap intervals (defaults: the server's).
 };
 
 // Fetches the job's tables, writes the files, prints the report's path (last line).

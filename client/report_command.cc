@@ -12,9 +12,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-v1::JobQuery Query(const std::string& job_id) {
+v1::JobQuery Query(const std::string& job_id, const v1::Uncertainty& uncertainty = {}) {
   v1::JobQuery q;
   q.set_job_id(job_id);
+  *q.mutable_uncertainty() = uncertainty;
+  q.mutable_uncertainty()->set_omit_blocks(true);
   return q;
 }
 
@@ -28,13 +30,15 @@ absl::Status WriteText(const fs::path& path, const std::string& text) {
 
 // The cumulative curve and thresholds, when the job has them. Errors other than "this job has
 // no curve" are returned.
-absl::Status FetchCumulative(const Session& s, const std::string& job_id, ReportData* d) {
+absl::Status FetchCumulative(const Session& s, const std::string& job_id,
+                             const v1::Uncertainty& u, ReportData* d) {
   if (d->job.spec().sweep() == v1::SWEEP_INDIVIDUAL) {
     d->missing["curve"] = "the job ran the individual sweep only.";
     return absl::OkStatus();
   }
   v1::CumulativeCurve curve;
-  absl::Status st = Call(s, &Stub::GetCumulativeCurve, Query(job_id), &curve, "GetCumulativeCurve");
+  absl::Status st =
+      Call(s, &Stub::GetCumulativeCurve, Query(job_id, u), &curve, "GetCumulativeCurve");
   if (st.code() == absl::StatusCode::kFailedPrecondition ||
       st.code() == absl::StatusCode::kNotFound) {
     d->missing["curve"] = absl::StrCat(st.message(), ".");
@@ -44,6 +48,7 @@ absl::Status FetchCumulative(const Session& s, const std::string& job_id, Report
   d->curve = std::move(curve);
   v1::ThresholdsRequest req;
   req.set_job_id(job_id);
+  *req.mutable_uncertainty() = u;
   std::vector<double> ratios = {1.1, 1.5, 2.0};
   for (double r : CriteriaRatios(d->criteria)) {
     if (std::find(ratios.begin(), ratios.end(), r) == ratios.end()) ratios.push_back(r);
@@ -71,10 +76,13 @@ absl::StatusOr<ReportData> Fetch(const Session& s, const ReportOptions& o) {
   v1::GetJobRequest get;
   get.set_job_id(o.job_id);
   absl::Status st = Call(s, &Stub::GetJob, get, &d.job, "GetJob");
-  if (st.ok()) st = Call(s, &Stub::GetHeadTable, Query(o.job_id), &d.heads, "GetHeadTable");
-  if (st.ok()) st = Call(s, &Stub::GetDistribution, Query(o.job_id), &d.stats, "GetDistribution");
+  const v1::Uncertainty& u = o.uncertainty;
+  if (st.ok()) st = Call(s, &Stub::GetHeadTable, Query(o.job_id, u), &d.heads, "GetHeadTable");
+  if (st.ok()) {
+    st = Call(s, &Stub::GetDistribution, Query(o.job_id, u), &d.stats, "GetDistribution");
+  }
   if (st.ok()) st = Call(s, &Stub::GetLayerTable, Query(o.job_id), &d.layers, "GetLayerTable");
-  if (st.ok()) st = FetchCumulative(s, o.job_id, &d);
+  if (st.ok()) st = FetchCumulative(s, o.job_id, u, &d);
   if (!st.ok()) return st;
   if (d.series.has_value()) {
     v1::CorrelationRequest req;
@@ -113,7 +121,8 @@ absl::Status RunReport(const Session& s, const ReportOptions& o, const Output& o
       {"report.md", ReportMarkdown(*d)},
       {"heatmap.svg", HeatmapSvg(d->heads, sub)},
       {"layers.svg", LayerBarsSvg(d->layers, sub)},
-      {"heads.csv", RenderCsv(HeadsTable(SortHeads(d->heads, HeadSort::kLayer, 0)))},
+      {"heads.csv",
+       RenderCsv(HeadsTable(SortHeads(d->heads, HeadSort::kLayer, 0), d->heads.ci()))},
       {"layers.csv", RenderCsv(LayersTable(d->layers))}};
   if (d->curve.has_value()) {
     files.push_back({"curve.svg", CurveSvg(*d->curve, *d->thresholds, sub)});

@@ -23,6 +23,27 @@ void AddKv(Table* t, const std::string& key, Cell value) {
   t->AddRow({TextCell(key), std::move(value)});
 }
 
+// Columns: a bracketed interval in Markdown, its bounds as two numbers in CSV.
+void AddIntervalColumns(Table* t, const std::string& title, const std::string& lo_key,
+                        const std::string& hi_key) {
+  t->show.resize(t->keys.size(), Show::kBoth);
+  t->keys.insert(t->keys.end(), {lo_key + "_" + hi_key, lo_key, hi_key});
+  t->titles.insert(t->titles.end(), {title, lo_key, hi_key});
+  t->show.insert(t->show.end(), {Show::kMarkdown, Show::kCsv, Show::kCsv});
+}
+
+// The three cells of AddIntervalColumns; `text` formats a bound for Markdown.
+std::vector<Cell> IntervalCells(Cell lo, Cell hi) {
+  Cell both = TextCell(absl::StrCat("[", lo.text, ", ", hi.text, "]"));
+  both.numeric = true;
+  return {both, lo, hi};
+}
+
+std::string CiTitle(double ci, const std::string& what) {
+  if (ci <= 0) return absl::StrCat(what, " CI");
+  return absl::StrCat(what, " ", ExactNumber(100 * ci), "% CI");
+}
+
 }  // namespace
 
 absl::StatusOr<HeadSort> ParseHeadSort(const std::string& name) {
@@ -63,14 +84,33 @@ std::vector<v1::HeadRow> NegativeHeads(const v1::HeadTable& table) {
   return rows;
 }
 
-Table HeadsTable(const std::vector<v1::HeadRow>& rows) {
+Table HeadsTable(const std::vector<v1::HeadRow>& rows, double ci) {
   Table t;
   t.keys = {"rank", "layer", "head", "ppl", "delta"};
   t.titles = {"#", "layer", "head", "PPL", "dPPL"};
+  const bool intervals = !rows.empty() && rows[0].has_delta_lo();
+  if (intervals) {
+    AddIntervalColumns(&t, CiTitle(ci, "dPPL"), "delta_lo", "delta_hi");
+    t.keys.push_back("significant");
+    t.titles.push_back("excludes 0");
+    AddIntervalColumns(&t, "rank range", "rank_lo", "rank_hi");
+  }
   int rank = 0;
   for (const v1::HeadRow& r : rows) {
-    t.AddRow({IntCell(++rank), IntCell(r.layer()), IntCell(r.head()), NumCell(r.ppl(), 2),
-              PercentCell(r.delta(), 2)});
+    std::vector<Cell> row = {IntCell(++rank), IntCell(r.layer()), IntCell(r.head()),
+                             NumCell(r.ppl(), 2), PercentCell(r.delta(), 2)};
+    if (intervals) {
+      for (Cell& c : IntervalCells(PercentCell(r.delta_lo(), 2), PercentCell(r.delta_hi(), 2))) {
+        row.push_back(std::move(c));
+      }
+      Cell sig = TextCell(r.significant() ? "yes" : "no");
+      sig.raw = r.significant() ? "true" : "false";
+      row.push_back(sig);
+      for (Cell& c : IntervalCells(IntCell(r.rank_lo()), IntCell(r.rank_hi()))) {
+        row.push_back(std::move(c));
+      }
+    }
+    t.AddRow(std::move(row));
   }
   return t;
 }
@@ -79,14 +119,22 @@ Table CurveTable(const v1::CumulativeCurve& curve, const std::vector<int>& only_
   Table t;
   t.keys = {"removed", "layer", "head", "ppl", "ratio"};
   t.titles = {"heads removed", "layer added", "head added", "PPL", "x baseline"};
+  const bool band = curve.points_size() > 0 && curve.points(0).has_ratio_lo();
+  if (band) AddIntervalColumns(&t, CiTitle(curve.ci(), "x baseline"), "ratio_lo", "ratio_hi");
   for (const v1::CurvePoint& p : curve.points()) {
     if (!only_k.empty() && std::find(only_k.begin(), only_k.end(), p.removed()) == only_k.end()) {
       continue;
     }
     const bool h = p.has_head();
-    t.AddRow({IntCell(p.removed()), h ? IntCell(p.head().layer()) : TextCell(""),
-              h ? IntCell(p.head().head()) : TextCell(""), NumCell(p.ppl(), 2),
-              NumCell(p.ratio(), 3)});
+    std::vector<Cell> row = {IntCell(p.removed()), h ? IntCell(p.head().layer()) : TextCell(""),
+                             h ? IntCell(p.head().head()) : TextCell(""), NumCell(p.ppl(), 2),
+                             NumCell(p.ratio(), 3)};
+    if (band) {
+      for (Cell& c : IntervalCells(NumCell(p.ratio_lo(), 3), NumCell(p.ratio_hi(), 3))) {
+        row.push_back(std::move(c));
+      }
+    }
+    t.AddRow(std::move(row));
   }
   return t;
 }
@@ -95,11 +143,23 @@ Table ThresholdsTable(const v1::ThresholdTable& thresholds, int n_heads_total) {
   Table t;
   t.keys = {"ratio", "max_heads", "fraction", "ppl_at_max"};
   t.titles = {"PPL limit (x baseline)", "max heads removable", "of all heads", "PPL at max"};
+  const bool intervals = thresholds.rows_size() > 0 && thresholds.rows(0).has_max_heads_lo();
+  if (intervals) {
+    AddIntervalColumns(&t, CiTitle(thresholds.ci(), "max heads"), "max_heads_lo",
+                       "max_heads_hi");
+  }
   for (const v1::ThresholdRow& r : thresholds.rows()) {
     Cell frac = NumCell(r.fraction(), 4);
     frac.text = absl::StrCat(Fixed(100 * r.fraction(), 1), "%");
     if (n_heads_total > 0) absl::StrAppend(&frac.text, " of ", n_heads_total);
-    t.AddRow({NumCell(r.ratio(), 2), IntCell(r.max_heads()), frac, NumCell(r.ppl_at_max(), 2)});
+    std::vector<Cell> row = {NumCell(r.ratio(), 2), IntCell(r.max_heads()), frac,
+                             NumCell(r.ppl_at_max(), 2)};
+    if (intervals) {
+      for (Cell& c : IntervalCells(IntCell(r.max_heads_lo()), IntCell(r.max_heads_hi()))) {
+        row.push_back(std::move(c));
+      }
+    }
+    t.AddRow(std::move(row));
   }
   return t;
 }
@@ -116,6 +176,11 @@ Table StatsTable(const v1::DistributionStats& s) {
   AddKv(&t, "under_1pct", count(s.under_1pct()));
   AddKv(&t, "under_10pct", count(s.under_10pct()));
   AddKv(&t, "improved", count(s.improved()));
+  if (s.has_n_significant()) {
+    Cell sig = count(s.n_significant());
+    absl::StrAppend(&sig.text, ", ", ExactNumber(100 * s.ci()), "% CI excludes 0");
+    AddKv(&t, "n_significant", sig);
+  }
   AddKv(&t, "mean_delta", PercentCell(s.mean_delta(), 2));
   AddKv(&t, "median_delta", PercentCell(s.median_delta(), 2));
   Cell mean_abs = PercentCell(s.mean_abs_delta(), 2);

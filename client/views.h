@@ -27,7 +27,10 @@ std::vector<v1::HeadRow> SortHeads(const v1::HeadTable& table, HeadSort sort, in
 // Heads with delta < 0, ascending delta (most improving first).
 std::vector<v1::HeadRow> NegativeHeads(const v1::HeadTable& table);
 
-Table HeadsTable(const std::vector<v1::HeadRow>& rows);
+// Tables of rows with bootstrap intervals (HeadRow.delta_lo set, CurvePoint.ratio_lo,
+// ThresholdRow.max_heads_lo) gain interval columns: bracketed in Markdown ("[+1.20%, +3.40%]"),
+// two numbers in CSV (delta_lo, delta_hi, ...). `ci` (the level, 0 = unknown) titles them.
+Table HeadsTable(const std::vector<v1::HeadRow>& rows, double ci = 0);
 Table CurveTable(const v1::CumulativeCurve& curve, const std::vector<int>& only_k = {});
 Table ThresholdsTable(const v1::ThresholdTable& thresholds, int n_heads_total);
 Table StatsTable(const v1::DistributionStats& stats);

@@ -85,8 +85,13 @@ std::string TimeString(int64_t unix_ms) {
 json HeadRowsJson(const std::vector<v1::HeadRow>& rows) {
   json out = json::array();
   for (const v1::HeadRow& r : rows) {
-    out.push_back({{"layer", r.layer()}, {"head", r.head()}, {"ppl", r.ppl()},
-                   {"delta", r.delta()}});
+    json j = {{"layer", r.layer()}, {"head", r.head()}, {"ppl", r.ppl()}, {"delta", r.delta()}};
+    if (r.has_delta_lo()) {
+      j["delta_ci"] = {r.delta_lo(), r.delta_hi()};
+      j["significant"] = r.significant();
+      j["rank_ci"] = {r.rank_lo(), r.rank_hi()};
+    }
+    out.push_back(std::move(j));
   }
   return out;
 }
@@ -96,35 +101,55 @@ json CurveJson(const v1::CumulativeCurve& curve) {
   for (const v1::CurvePoint& p : curve.points()) {
     json j = {{"removed", p.removed()}, {"ppl", p.ppl()}, {"ratio", p.ratio()}};
     j["head"] = p.has_head() ? HeadRefJson(p.head()) : json(nullptr);
+    if (p.has_ratio_lo()) j["ratio_ci"] = {p.ratio_lo(), p.ratio_hi()};
     points.push_back(std::move(j));
   }
-  return {{"baseline_ppl", curve.baseline_ppl()}, {"points", std::move(points)}};
+  json out = {{"baseline_ppl", curve.baseline_ppl()}, {"points", std::move(points)}};
+  if (curve.ci() > 0) {
+    out["ci"] = curve.ci();
+    out["bootstrap"] = curve.bootstrap();
+    out["seed"] = curve.seed();
+  }
+  return out;
 }
 
 json ThresholdsJson(const v1::ThresholdTable& t) {
   json rows = json::array();
   for (const v1::ThresholdRow& r : t.rows()) {
-    rows.push_back({{"ratio", r.ratio()}, {"max_heads", r.max_heads()},
-                    {"ppl_at_max", r.ppl_at_max()}, {"fraction", r.fraction()}});
+    json j = {{"ratio", r.ratio()}, {"max_heads", r.max_heads()},
+              {"ppl_at_max", r.ppl_at_max()}, {"fraction", r.fraction()}};
+    if (r.has_max_heads_lo()) j["max_heads_ci"] = {r.max_heads_lo(), r.max_heads_hi()};
+    rows.push_back(std::move(j));
   }
-  return {{"baseline_ppl", t.baseline_ppl()}, {"rows", std::move(rows)}};
+  json out = {{"baseline_ppl", t.baseline_ppl()}, {"rows", std::move(rows)}};
+  if (t.ci() > 0) {
+    out["ci"] = t.ci();
+    out["bootstrap"] = t.bootstrap();
+    out["seed"] = t.seed();
+  }
+  return out;
 }
 
 json StatsJson(const v1::DistributionStats& s) {
-  return {{"n_heads", s.n_heads()},
-          {"under_1pct", s.under_1pct()},
-          {"under_10pct", s.under_10pct()},
-          {"improved", s.improved()},
-          {"mean_delta", s.mean_delta()},
-          {"median_delta", s.median_delta()},
-          {"mean_abs_delta", s.mean_abs_delta()},
-          {"max_delta", s.max_delta()},
-          {"max_head", HeadRefJson(s.max_head())},
-          {"zipf",
-           {{"alpha", s.zipf().alpha()},
-            {"c", s.zipf().c()},
-            {"r2", s.zipf().r2()},
-            {"n_points", s.zipf().n_points()}}}};
+  json out = {{"n_heads", s.n_heads()},
+              {"under_1pct", s.under_1pct()},
+              {"under_10pct", s.under_10pct()},
+              {"improved", s.improved()},
+              {"mean_delta", s.mean_delta()},
+              {"median_delta", s.median_delta()},
+              {"mean_abs_delta", s.mean_abs_delta()},
+              {"max_delta", s.max_delta()},
+              {"max_head", HeadRefJson(s.max_head())},
+              {"zipf",
+               {{"alpha", s.zipf().alpha()},
+                {"c", s.zipf().c()},
+                {"r2", s.zipf().r2()},
+                {"n_points", s.zipf().n_points()}}}};
+  if (s.has_n_significant()) {
+    out["n_significant"] = s.n_significant();
+    out["ci"] = s.ci();
+  }
+  return out;
 }
 
 json LayersJson(const v1::LayerTable& layers) {
