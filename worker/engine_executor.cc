@@ -36,7 +36,7 @@ void Insert(std::list<std::pair<std::string, std::shared_ptr<const V>>>* list,
   while (static_cast<int>(list->size()) > std::max(1, capacity)) list->pop_back();
 }
 
-absl::Status CheckShape(const ablate::v1::ModelShape& want, const engine::Gpt2Config& have,
+absl::Status CheckShape(const ablate::v1::ModelShape& want, const engine::ModelConfig& have,
                         const std::string& path) {
   if (want.n_layer() == 0 && want.n_head() == 0 && want.n_embd() == 0) return absl::OkStatus();
   if (want.n_layer() == have.n_layer && want.n_head() == have.n_head &&
@@ -65,7 +65,7 @@ bool SleepUnlessStopped(int ms, TaskControl* control) {
 }  // namespace
 
 absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& task,
-                                                        const engine::Gpt2Config& config) {
+                                                        const engine::ModelConfig& config) {
   const int total = config.n_heads_total();
   std::vector<engine::HeadMask> masks;
   masks.reserve(task.masks_size());
@@ -136,7 +136,7 @@ absl::StatusOr<std::vector<engine::MaskNll>> EngineExecutor::EvaluateMasks(
       control->AddMasksDone(done - reported);
       reported = done;
     };
-    absl::StatusOr<std::vector<engine::MaskNll>> nll = model.gpt2->Evaluate(
+    absl::StatusOr<std::vector<engine::MaskNll>> nll = model.engine->Evaluate(
         chunks, absl::MakeConstSpan(masks).subspan(begin, size), method,
         engine::EvalOptions{block_tokens, progress});
     if (!nll.ok()) return nll.status();

@@ -4,7 +4,7 @@
 //   1. gets the model from its ModelCache (digest verified before first use),
 //   2. gets the dataset text by SHA-256 (fetched from the server once, digest verified, cached),
 //   3. tokenizes (cached per model and dataset) and cuts the chunks (chunks.h),
-//   4. evaluates the task's masks with engine::Gpt2::Evaluate, in batches of
+//   4. evaluates the task's masks with engine::Model::Evaluate, in batches of
 //      `masks_per_batch` so a cancel or lost lease stops it between batches.
 // A model named by artifact_digest instead of a path is fetched into the ArtifactCache first
 // (ModelRef.sha256, if set, is still checked against its model.safetensors).
@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "worker/artifact_cache.h"
-#include "worker/engine/gpt2.h"
+#include "worker/engine/model.h"
 #include "worker/model_cache.h"
 #include "worker/task_executor.h"
 
@@ -76,7 +76,7 @@ class EngineExecutor : public TaskExecutor {
 // Task.masks -> engine masks. Errors (permanent): a head index outside [0, n_layer * n_head),
 // or a head listed twice.
 absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& task,
-                                                        const engine::Gpt2Config& config);
+                                                        const engine::ModelConfig& config);
 
 }  // namespace ablate::worker
 

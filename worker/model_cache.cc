@@ -44,7 +44,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(
   const std::string weights_path = (std::filesystem::path(dir) / engine::kWeightsFile).string();
   absl::StatusOr<std::string> sha = CheckDigest(weights_path, expected_sha256);
   if (!sha.ok()) return sha.status();
-  absl::StatusOr<engine::Gpt2Weights> weights = engine::LoadCheckpoint(dir);
+  absl::StatusOr<engine::ModelWeights> weights = engine::LoadCheckpoint(dir);
   if (!weights.ok()) return MarkPermanent(weights.status());
   absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(dir);
   if (!tokenizer.ok()) return MarkPermanent(tokenizer.status());
@@ -52,10 +52,10 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(
   model->fingerprint.path = dir;
   model->fingerprint.sha256 = *sha;
   model->fingerprint.config = weights->config;
-  absl::StatusOr<std::unique_ptr<engine::Gpt2>> gpt2 =
-      engine::Gpt2::Create(std::move(*weights), options);
-  if (!gpt2.ok()) return gpt2.status();
-  model->gpt2 = std::move(*gpt2);
+  absl::StatusOr<std::unique_ptr<engine::Model>> engine =
+      engine::Model::Create(std::move(*weights), options);
+  if (!engine.ok()) return engine.status();
+  model->engine = std::move(*engine);
   model->tokenizer = std::move(*tokenizer);
   return std::shared_ptr<const LoadedModel>(std::move(model));
 }

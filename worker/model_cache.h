@@ -19,8 +19,8 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_weights.h"
 #include "worker/engine/tokenizer.h"
 
 namespace ablate::worker {
@@ -29,12 +29,12 @@ namespace ablate::worker {
 struct ModelFingerprint {
   std::string path;    // The folder as given.
   std::string sha256;  // Hex SHA-256 of model.safetensors.
-  engine::Gpt2Config config;
+  engine::ModelConfig config;
 };
 
 struct LoadedModel {
   ModelFingerprint fingerprint;
-  std::unique_ptr<engine::Gpt2> gpt2;
+  std::unique_ptr<engine::Model> engine;
   std::unique_ptr<engine::Tokenizer> tokenizer;
 };
 

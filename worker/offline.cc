@@ -59,9 +59,9 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model
       progress->Update(*done);
     };
     const size_t size = std::min(per_batch, n - begin);
-    auto nll = model.gpt2->Evaluate(chunks, absl::MakeConstSpan(masks).subspan(begin, size),
-                                    options.method,
-                                    engine::EvalOptions{engine::kDefaultBlockTokens, fn});
+    auto nll = model.engine->Evaluate(chunks, absl::MakeConstSpan(masks).subspan(begin, size),
+                                      options.method,
+                                      engine::EvalOptions{engine::kDefaultBlockTokens, fn});
     if (!nll.ok()) return nll.status();
     *done = before + static_cast<int64_t>(size);
     for (const engine::MaskNll& m : *nll) out.push_back({m.nll_sum, m.n_tokens});
@@ -83,7 +83,7 @@ absl::StatusOr<std::vector<double>> IndividualPhase(const LoadedModel& model,
                                                     const EvalOptions& options,
                                                     ProgressLine* progress, int64_t* done,
                                                     analysis::MaskNll* baseline_nll, json* out) {
-  const engine::Gpt2Config& c = model.fingerprint.config;
+  const engine::ModelConfig& c = model.fingerprint.config;
   std::vector<engine::HeadMask> masks(1);
   for (int h = 0; h < c.n_heads_total(); ++h) masks.push_back({h});
   auto nll = Evaluate(model, chunks, masks, options, progress, done);
@@ -141,7 +141,7 @@ absl::Status CumulativePhase(const LoadedModel& model, const torch::Tensor& chun
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> OrderEntry(const json& e, const engine::Gpt2Config& c) {
+absl::StatusOr<int> OrderEntry(const json& e, const engine::ModelConfig& c) {
   if (e.is_number_integer()) return e.get<int>();
   if (e.is_array() && e.size() == 2 && e[0].is_number_integer() && e[1].is_number_integer()) {
     int layer = e[0].get<int>(), head = e[1].get<int>();
@@ -198,7 +198,7 @@ absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& json) 
 }
 
 absl::StatusOr<std::vector<int>> ReadOrderFile(const std::string& path,
-                                               const engine::Gpt2Config& config) {
+                                               const engine::ModelConfig& config) {
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
   json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
@@ -249,7 +249,7 @@ namespace {
 // only for kCumulative).
 absl::Status RunPhases(const LoadedModel& m, const torch::Tensor& chunks,
                        const EvalOptions& options, std::vector<int> order, json* out) {
-  const engine::Gpt2Config& c = m.fingerprint.config;
+  const engine::ModelConfig& c = m.fingerprint.config;
   const int total = c.n_heads_total();
   const bool individual = options.sweep != SweepKind::kCumulative;
   const bool cumulative = options.sweep != SweepKind::kIndividual;

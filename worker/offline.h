@@ -27,8 +27,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::worker {
 
@@ -62,7 +62,7 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options);
 // Reads a cumulative order file: a JSON array of [layer, head] pairs or of flat indices, or
 // an eval output object (its "cumulative" heads are used). Must name all L*H heads once.
 absl::StatusOr<std::vector<int>> ReadOrderFile(const std::string& path,
-                                               const engine::Gpt2Config& config);
+                                               const engine::ModelConfig& config);
 
 // The token ids of `text_file` under the tokenizer in `model_dir`.
 absl::StatusOr<std::vector<int>> TokenizeFile(const std::string& model_dir,

@@ -14,8 +14,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_random.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_random.h"
 
 namespace {
 
@@ -34,7 +34,7 @@ int Arg(int argc, char** argv, int i, int fallback) {
 
 int main(int argc, char** argv) {
   namespace engine = ablate::engine;
-  engine::Gpt2Config config;
+  engine::ModelConfig config;
   config.n_layer = Arg(argc, argv, 1, 12);
   config.n_head = Arg(argc, argv, 2, 12);
   config.n_embd = Arg(argc, argv, 3, 768);
@@ -44,9 +44,9 @@ int main(int argc, char** argv) {
   const int seq_len = Arg(argc, argv, 7, 1024);
   const int reps = Arg(argc, argv, 8, 1);
   engine::EngineOptions options;
-  auto gpt2 = engine::Gpt2::Create(engine::RandomWeights(config, 1), options);
-  if (!gpt2.ok()) {
-    std::fprintf(stderr, "%s\n", gpt2.status().ToString().c_str());
+  auto model = engine::Model::Create(engine::RandomWeights(config, 1), options);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
     return 1;
   }
   std::vector<engine::HeadMask> masks = {{}};
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     auto start = std::chrono::steady_clock::now();
     const double cpu0 = CpuSeconds();
-    auto result = (*gpt2)->Evaluate(chunks, masks, engine::Method::kZero);
+    auto result = (*model)->Evaluate(chunks, masks, engine::Method::kZero);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!result.ok()) {
       std::fprintf(stderr, "%s\n", result.status().ToString().c_str());

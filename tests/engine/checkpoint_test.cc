@@ -28,8 +28,8 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
-Gpt2Config SmallConfig() {
-  Gpt2Config c;
+ModelConfig SmallConfig() {
+  ModelConfig c;
   c.n_layer = 2;
   c.n_head = 2;
   c.n_embd = 8;
@@ -39,15 +39,15 @@ Gpt2Config SmallConfig() {
 }
 
 // A model of the config's shape with random weights (fixed seed).
-Gpt2Weights RandomWeights(const Gpt2Config& c) {
+ModelWeights RandomWeights(const ModelConfig& c) {
   torch::manual_seed(7);
   const int64_t d = c.n_embd;
-  Gpt2Weights w;
+  ModelWeights w;
   w.config = c;
   w.wte = torch::randn({c.vocab_size, d});
   w.wpe = torch::randn({c.n_positions, d});
   for (int i = 0; i < c.n_layer; ++i) {
-    Gpt2Block b;
+    BlockWeights b;
     b.ln_1_weight = torch::randn({d});
     b.ln_1_bias = torch::randn({d});
     b.attn_c_attn_weight = torch::randn({d, 3 * d});
@@ -68,12 +68,12 @@ Gpt2Weights RandomWeights(const Gpt2Config& c) {
 }
 
 // Named tensors of a model, as SaveCheckpoint writes them (unprefixed).
-std::vector<NamedTensor> Named(const Gpt2Weights& w,
+std::vector<NamedTensor> Named(const ModelWeights& w,
                                const std::string& prefix = "") {
   std::vector<NamedTensor> t = {{prefix + "wte.weight", w.wte},
                                 {prefix + "wpe.weight", w.wpe}};
   for (size_t i = 0; i < w.blocks.size(); ++i) {
-    const Gpt2Block& b = w.blocks[i];
+    const BlockWeights& b = w.blocks[i];
     const std::string h = prefix + "h." + std::to_string(i) + ".";
     for (const auto& [name, tensor] :
          std::vector<std::pair<std::string, torch::Tensor>>{
@@ -97,7 +97,7 @@ std::vector<NamedTensor> Named(const Gpt2Weights& w,
   return t;
 }
 
-void ExpectSameWeights(const Gpt2Weights& a, const Gpt2Weights& b, double atol,
+void ExpectSameWeights(const ModelWeights& a, const ModelWeights& b, double atol,
                        double rtol) {
   const auto ta = Named(a), tb = Named(b);
   ASSERT_EQ(ta.size(), tb.size());
@@ -132,7 +132,7 @@ class CheckpointTest : public ::testing::Test {
     ASSERT_TRUE(WriteSafetensors(st_, tensors, torch::kFloat).ok());
     std::ofstream(config_path_) << config.dump();
   }
-  Json GoodConfig() { return Json::parse(Gpt2ConfigToJson(SmallConfig())); }
+  Json GoodConfig() { return Json::parse(ModelConfigToJson(SmallConfig())); }
 
   // Replaces the safetensors header by edit(header) and keeps the data bytes.
   void EditHeader(const std::function<void(Json&)>& edit) {
@@ -163,18 +163,18 @@ class CheckpointTest : public ::testing::Test {
 
   // Loads the folder, expects failure, returns the message.
   std::string LoadError() {
-    absl::StatusOr<Gpt2Weights> w = LoadCheckpoint(dir_);
+    absl::StatusOr<ModelWeights> w = LoadCheckpoint(dir_);
     EXPECT_FALSE(w.ok());
     return w.ok() ? "" : std::string(w.status().message());
   }
 
   std::string dir_, st_, config_path_;
-  Gpt2Weights weights_;
+  ModelWeights weights_;
 };
 
 TEST_F(CheckpointTest, RoundTripF32IsExact) {
   SaveGood();
-  absl::StatusOr<Gpt2Weights> w = LoadCheckpoint(dir_);
+  absl::StatusOr<ModelWeights> w = LoadCheckpoint(dir_);
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->config.n_layer, 2);
   EXPECT_EQ(w->config.n_head, 2);
@@ -190,7 +190,7 @@ TEST_F(CheckpointTest, RoundTripHalfPrecision) {
     SaveOptions options;
     options.dtype = dtype;
     ASSERT_TRUE(SaveCheckpoint(dir_, weights_, options).ok());
-    absl::StatusOr<Gpt2Weights> w = LoadCheckpoint(dir_);
+    absl::StatusOr<ModelWeights> w = LoadCheckpoint(dir_);
     ASSERT_TRUE(w.ok()) << w.status();
     // Within the format's rounding: 2^-11 (F16) or 2^-8 (BF16) relative; randn
     // values < 6.
@@ -214,7 +214,7 @@ TEST_F(CheckpointTest, PrefixedKeysBuffersAndTiedHead) {
   t.push_back({"transformer.h.1.attn.masked_bias", torch::tensor(-1e4f)});
   t.push_back({"lm_head.weight", weights_.wte.clone()});
   WriteFolder(t, GoodConfig());
-  absl::StatusOr<Gpt2Weights> w = LoadCheckpoint(dir_);
+  absl::StatusOr<ModelWeights> w = LoadCheckpoint(dir_);
   ASSERT_TRUE(w.ok()) << w.status();
   ExpectSameWeights(weights_, *w, 0, 0);
 }
@@ -227,7 +227,7 @@ TEST_F(CheckpointTest, MixedPrefixesAndHubLikeConfig) {
                  {"vocab_size", 11},   {"resid_pdrop", 0.1},
                  {"n_inner", nullptr}, {"layer_norm_epsilon", 1e-6}};
   WriteFolder(t, config);
-  absl::StatusOr<Gpt2Weights> w = LoadCheckpoint(dir_);
+  absl::StatusOr<ModelWeights> w = LoadCheckpoint(dir_);
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->config.n_positions, 16);
   EXPECT_EQ(w->config.layer_norm_epsilon, 1e-6);
@@ -250,7 +250,7 @@ TEST_F(CheckpointTest, SaveCopiesTokenizerAndWritesHfConfig) {
 }
 
 TEST_F(CheckpointTest, SaveRejectsInconsistentWeights) {
-  Gpt2Weights bad = weights_;
+  ModelWeights bad = weights_;
   bad.blocks[1].mlp_c_fc_bias = torch::zeros({5});
   absl::Status s = SaveCheckpoint(dir_, bad);
   EXPECT_THAT(s.message(), HasSubstr("h.1.mlp.c_fc.bias"));
@@ -263,7 +263,7 @@ TEST_F(CheckpointTest, SaveRejectsInconsistentWeights) {
 TEST_F(CheckpointTest, MissingFiles) {
   EXPECT_THAT(LoadError(), HasSubstr(config_path_));
   std::ofstream(config_path_) << GoodConfig().dump();
-  absl::StatusOr<Gpt2Weights> w = LoadCheckpoint(dir_);
+  absl::StatusOr<ModelWeights> w = LoadCheckpoint(dir_);
   EXPECT_EQ(w.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(w.status().message(), HasSubstr(st_));
 }

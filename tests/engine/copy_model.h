@@ -1,6 +1,6 @@
 // Copyright: the ablate authors.
 //
-// A hand-built GPT-2 for closed-form tests (header-only; shared by gpt2_test
+// A hand-built GPT-2 for closed-form tests (header-only; shared by model_test
 // and sweep_test).
 //
 // Residual dims: [0, V) token one-hot, [V, V + P) position one-hot, the rest
@@ -23,7 +23,7 @@
 #include <cmath>
 #include <vector>
 
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::engine::copy_model {
 
@@ -40,18 +40,18 @@ inline double VarianceOf(const std::vector<double>& values, int d) {
   return sq / d - (sum / d) * (sum / d);
 }
 
-inline Gpt2Block ZeroBlock(int d) {
+inline BlockWeights ZeroBlock(int d) {
   auto z = [](std::vector<int64_t> s) { return torch::zeros(s); };
-  return Gpt2Block{torch::ones({d}), z({d}),     z({d, 3 * d}),    z({3 * d}),
+  return BlockWeights{torch::ones({d}), z({d}),     z({d, 3 * d}),    z({3 * d}),
                    z({d, d}),        z({d}),     torch::ones({d}), z({d}),
                    z({d, 4 * d}),    z({4 * d}), z({4 * d, d}),    z({d})};
 }
 
-inline Gpt2Weights CopyModelWeights() {
+inline ModelWeights CopyModelWeights() {
   const int V = kCopyVocab, P = kCopyPositions, d = kCopyEmbd,
             dh = d / kCopyHeads;
-  Gpt2Weights w;
-  w.config = Gpt2Config{kCopyLayers, kCopyHeads, d, P, V, kEps};
+  ModelWeights w;
+  w.config = ModelConfig{kCopyLayers, kCopyHeads, d, P, V, kEps};
   w.wte = torch::zeros({V, d});
   w.wpe = torch::zeros({P, d});
   for (int v = 0; v < V; ++v) w.wte[v][v] = 1.0;
@@ -64,7 +64,7 @@ inline Gpt2Weights CopyModelWeights() {
         .attn_c_attn_bias.slice(0, 2 * d + (l == 0 ? dh : 0), 3 * d)
         .fill_(0.25);
   }
-  Gpt2Block& b = w.blocks[0];
+  BlockWeights& b = w.blocks[0];
   const double a =
       1.0 / std::sqrt(VarianceOf({1.0, 1.0}, d) + kEps);  // ln_1 scale
   b.ln_1_bias.fill_(a * 2.0 / d);  // cancels the mean: ln_1(x) = a x

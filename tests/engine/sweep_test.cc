@@ -22,10 +22,10 @@ using copy_model::CleanPplClosedForm;
 
 constexpr int kHeads = copy_model::kCopyLayers * copy_model::kCopyHeads;  // 8
 
-std::unique_ptr<Gpt2> CopyModel() {
+std::unique_ptr<Model> CopyModel() {
   EngineOptions opt;
   opt.max_batch_rows = 8;
-  auto model = Gpt2::Create(copy_model::CopyModelWeights(), opt);
+  auto model = Model::Create(copy_model::CopyModelWeights(), opt);
   EXPECT_TRUE(model.ok()) << model.status();
   return std::move(*model);
 }

@@ -62,7 +62,7 @@ const Inputs& SharedInputs() {
 
 v1::JobSpec MakeSpec(v1::Sweep sweep, v1::Method method, int masks_per_task, int max_attempts) {
   const Inputs& in = SharedInputs();
-  const engine::Gpt2Config c = TinyConfig();
+  const engine::ModelConfig c = TinyConfig();
   v1::JobSpec spec;
   spec.mutable_model()->set_path(in.model_dir);
   spec.mutable_model()->set_sha256(in.model_sha);

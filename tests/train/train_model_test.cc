@@ -2,7 +2,7 @@
 //
 // The training model against independent computations: the sliced LM-head loss
 // and its gradients against LibTorch's cross_entropy on full logits, the
-// training forward against the inference engine (Gpt2::Evaluate), the
+// training forward against the inference engine (Model::Evaluate), the
 // learning-rate schedule against its formula, and a tiny end-to-end training
 // run (loss falls, checkpoint reloads, same bytes twice).
 #include "worker/train/train_model.h"
@@ -16,14 +16,14 @@
 #include <string>
 
 #include "worker/engine/checkpoint.h"
-#include "worker/engine/gpt2.h"
+#include "worker/engine/model.h"
 #include "worker/train/trainer.h"
 
 namespace ablate::train {
 namespace {
 
-engine::Gpt2Config TinyConfig() {
-  engine::Gpt2Config c;
+engine::ModelConfig TinyConfig() {
+  engine::ModelConfig c;
   c.n_layer = 2;
   c.n_head = 2;
   c.n_embd = 16;
@@ -33,7 +33,7 @@ engine::Gpt2Config TinyConfig() {
 }
 
 // Gives the LayerNorms and biases non-trivial values so every path matters.
-void Perturb(engine::Gpt2Weights* w) {
+void Perturb(engine::ModelWeights* w) {
   torch::NoGradGuard no_grad;
   for (torch::Tensor& p : Parameters(*w)) {
     if (p.dim() == 1) p.add_(torch::randn_like(p) * 0.3);
@@ -42,7 +42,7 @@ void Perturb(engine::Gpt2Weights* w) {
 }
 
 TEST(TrainModelTest, SlicedLossAndGradientsMatchCrossEntropy) {
-  engine::Gpt2Weights w = InitWeights(TinyConfig(), 3);
+  engine::ModelWeights w = InitWeights(TinyConfig(), 3);
   Perturb(&w);
   // 3 x 45 = 135 predicted tokens: three slices of the LM head.
   torch::Tensor ids = torch::randint(37, {3, 46}, torch::kLong);
@@ -62,17 +62,17 @@ TEST(TrainModelTest, SlicedLossAndGradientsMatchCrossEntropy) {
 }
 
 TEST(TrainModelTest, ForwardMatchesInferenceEngine) {
-  engine::Gpt2Weights w = InitWeights(TinyConfig(), 5);
+  engine::ModelWeights w = InitWeights(TinyConfig(), 5);
   Perturb(&w);
   torch::Tensor chunks = torch::randint(37, {4, 48}, torch::kLong);
   const double ppl = Perplexity(w, chunks, /*batch=*/3);
 
-  engine::Gpt2Weights plain = w;
+  engine::ModelWeights plain = w;
   for (torch::Tensor* t :
        {&plain.wte, &plain.wpe, &plain.ln_f_weight, &plain.ln_f_bias}) {
     *t = t->detach().clone();
   }
-  for (engine::Gpt2Block& b : plain.blocks) {
+  for (engine::BlockWeights& b : plain.blocks) {
     for (torch::Tensor* t :
          {&b.ln_1_weight, &b.ln_1_bias, &b.attn_c_attn_weight,
           &b.attn_c_attn_bias, &b.attn_c_proj_weight, &b.attn_c_proj_bias,
@@ -81,7 +81,7 @@ TEST(TrainModelTest, ForwardMatchesInferenceEngine) {
       *t = t->detach().clone();
     }
   }
-  auto model = engine::Gpt2::Create(plain, engine::EngineOptions{});
+  auto model = engine::Model::Create(plain, engine::EngineOptions{});
   ASSERT_TRUE(model.ok()) << model.status();
   auto nll =
       (*model)->Evaluate(chunks, {engine::HeadMask{}}, engine::Method::kZero);
@@ -93,10 +93,10 @@ TEST(TrainModelTest, ForwardMatchesInferenceEngine) {
 }
 
 TEST(TrainModelTest, InitIsDeterministicAndGpt2Shaped) {
-  engine::Gpt2Weights a = InitWeights(TinyConfig(), 9);
-  engine::Gpt2Weights b = InitWeights(TinyConfig(), 9);
-  engine::Gpt2Weights c = InitWeights(TinyConfig(), 10);
-  EXPECT_TRUE(engine::ValidateGpt2Weights(a).ok());
+  engine::ModelWeights a = InitWeights(TinyConfig(), 9);
+  engine::ModelWeights b = InitWeights(TinyConfig(), 9);
+  engine::ModelWeights c = InitWeights(TinyConfig(), 10);
+  EXPECT_TRUE(engine::ValidateModelWeights(a).ok());
   EXPECT_TRUE(torch::equal(a.wte, b.wte));
   EXPECT_FALSE(torch::equal(a.wte, c.wte));
   EXPECT_NEAR(a.wte.std().item<double>(), 0.02, 0.002);
@@ -146,7 +146,7 @@ class TrainRunTest : public ::testing::Test {
     o.heldout_text = dir_ + "/heldout.txt";
     o.tokenizer_dir = std::string(ABLATE_TEST_DATA_DIR) + "/gpt2-tokenizer";
     o.out_dir = dir_ + "/" + out;
-    o.model = engine::Gpt2Config{1, 2, 16, 16};
+    o.model = engine::ModelConfig{1, 2, 16, 16};
     o.seq_len = 16;
     o.batch_size = 4;
     o.steps = 40;
@@ -172,7 +172,7 @@ TEST_F(TrainRunTest, LearnsSavesAndIsDeterministic) {
   EXPECT_LT(a->heldout_ppl_fp32, 200.0);
   EXPECT_NEAR(a->heldout_ppl_saved / a->heldout_ppl_fp32, 1.0, 1e-2);
   EXPECT_NEAR(a->heldout_ppl_engine / a->heldout_ppl_saved, 1.0, 1e-4);
-  absl::StatusOr<engine::Gpt2Weights> w = engine::LoadCheckpoint(dir_ + "/a");
+  absl::StatusOr<engine::ModelWeights> w = engine::LoadCheckpoint(dir_ + "/a");
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->config.vocab_size, 50257);
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/a/vocab.json"));

@@ -84,12 +84,12 @@ TEST_F(ExecutorTest, ResultsAndMetaMatchTheEngine) {
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->results.size(), 3u);
   EXPECT_EQ(control.masks_done(), 3);
-  // The same masks through LoadModel + Gpt2::Evaluate in one call give the same bits.
+  // The same masks through LoadModel + Model::Evaluate in one call give the same bits.
   auto model = LoadModel(dir_->File("model"), *sha_, {});
   ASSERT_TRUE(model.ok());
   auto chunks = MakeChunks((*model)->tokenizer->Encode(*text_), 2, 16, false, 50256);
   std::vector<engine::HeadMask> masks = {{}, {3}, {6}};
-  auto nll = (*model)->gpt2->Evaluate(*chunks, masks, engine::Method::kZeroFolded);
+  auto nll = (*model)->engine->Evaluate(*chunks, masks, engine::Method::kZeroFolded);
   ASSERT_TRUE(nll.ok());
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(out->results[i].phase(), v1::PHASE_INDIVIDUAL);

@@ -1,7 +1,7 @@
 // Copyright: the ablate authors.
 //
 // The offline `eval` / `tokenize` commands: JSON shape and values (cross-checked against
-// direct Gpt2::Evaluate calls, one mask per call), cumulative orders, errors, and the
+// direct Model::Evaluate calls, one mask per call), cumulative orders, errors, and the
 // ablate-worker binary's exit codes.
 #include "worker/offline.h"
 
@@ -65,7 +65,7 @@ class OfflineTest : public ::testing::Test {
                              kSeqLen, bos, (*model_)->tokenizer->eot_id());
     EXPECT_TRUE(chunks.ok());
     std::vector<engine::HeadMask> masks = {mask};
-    auto nll = (*model_)->gpt2->Evaluate(*chunks, masks, method);
+    auto nll = (*model_)->engine->Evaluate(*chunks, masks, method);
     EXPECT_TRUE(nll.ok()) << nll.status();
     return std::exp((*nll)[0].nll_sum / (*nll)[0].n_tokens);
   }

@@ -49,8 +49,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-engine::Gpt2Config TinyConfig() {
-  engine::Gpt2Config c;
+engine::ModelConfig TinyConfig() {
+  engine::ModelConfig c;
   c.n_layer = 3;
   c.n_head = 4;
   c.n_embd = 16;
@@ -59,16 +59,16 @@ engine::Gpt2Config TinyConfig() {
   return c;
 }
 
-engine::Gpt2Weights RandomWeights(const engine::Gpt2Config& c, uint64_t seed) {
+engine::ModelWeights RandomWeights(const engine::ModelConfig& c, uint64_t seed) {
   torch::NoGradGuard no_grad;
   torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const int64_t d = c.n_embd;
-  engine::Gpt2Weights w;
+  engine::ModelWeights w;
   w.config = c;
   w.wte = Normal({c.vocab_size, d}, 0.5, gen);
   w.wpe = Normal({c.n_positions, d}, 0.1, gen);
   for (int l = 0; l < c.n_layer; ++l) {
-    engine::Gpt2Block b;
+    engine::BlockWeights b;
     b.ln_1_weight = (1 + Normal({d}, 0.1, gen)).contiguous();
     b.ln_1_bias = Normal({d}, 0.1, gen);
     b.attn_c_attn_weight = Normal({d, 3 * d}, 0.3, gen);
@@ -89,7 +89,7 @@ engine::Gpt2Weights RandomWeights(const engine::Gpt2Config& c, uint64_t seed) {
 }
 
 absl::StatusOr<std::string> WriteRandomModel(const std::string& dir, uint64_t seed,
-                                             const engine::Gpt2Config& config) {
+                                             const engine::ModelConfig& config) {
   engine::SaveOptions options;
   options.tokenizer_dir = std::string(ABLATE_TEST_DATA_DIR) + "/gpt2-tokenizer";
   absl::Status saved = engine::SaveCheckpoint(dir, RandomWeights(config, seed), options);

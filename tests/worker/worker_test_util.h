@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::testing {
 
@@ -38,15 +38,15 @@ class TempDir {
 };
 
 // 3 layers x 4 heads, n_embd 16, 64 positions, GPT-2's vocabulary (50257).
-engine::Gpt2Config TinyConfig();
+engine::ModelConfig TinyConfig();
 
 // Weights drawn from a seeded normal distribution, scaled so that heads matter.
-engine::Gpt2Weights RandomWeights(const engine::Gpt2Config& config, uint64_t seed);
+engine::ModelWeights RandomWeights(const engine::ModelConfig& config, uint64_t seed);
 
 // Writes a random checkpoint + vocab.json/merges.txt to `dir`; returns the hex SHA-256 of
 // its model.safetensors.
 absl::StatusOr<std::string> WriteRandomModel(const std::string& dir, uint64_t seed,
-                                             const engine::Gpt2Config& config = TinyConfig());
+                                             const engine::ModelConfig& config = TinyConfig());
 
 // English prose (from tests/data/tokenizer/reference.txt), at least `min_bytes` long.
 std::string TestText(size_t min_bytes = 4000);

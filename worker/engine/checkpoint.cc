@@ -23,7 +23,7 @@ constexpr char kPrefix[] = "transformer.";
 
 // One parameter of the model: its Hugging Face name, the shape the config
 // implies (with the config fields that imply it, for messages) and where it
-// lives in Gpt2Weights.
+// lives in ModelWeights.
 struct ParamRef {
   std::string name;
   std::vector<int64_t> shape;
@@ -32,14 +32,14 @@ struct ParamRef {
 };
 
 // All parameters in Hugging Face order. w->blocks must have n_layer entries.
-std::vector<ParamRef> Params(Gpt2Weights* w) {
-  const Gpt2Config& c = w->config;
+std::vector<ParamRef> Params(ModelWeights* w) {
+  const ModelConfig& c = w->config;
   const int64_t d = c.n_embd;
   std::vector<ParamRef> p = {
       {"wte.weight", {c.vocab_size, d}, "vocab_size, n_embd", &w->wte},
       {"wpe.weight", {c.n_positions, d}, "n_positions, n_embd", &w->wpe}};
   for (int i = 0; i < c.n_layer; ++i) {
-    Gpt2Block& b = w->blocks[i];
+    BlockWeights& b = w->blocks[i];
     const std::string h = absl::StrCat("h.", i, ".");
     p.push_back({h + "ln_1.weight", {d}, "n_embd", &b.ln_1_weight});
     p.push_back({h + "ln_1.bias", {d}, "n_embd", &b.ln_1_bias});
@@ -96,7 +96,7 @@ int LayerOf(const std::string& name, std::string* rest) {
 // a name present with and without the prefix and on tensors of layers the
 // config does not have.
 absl::StatusOr<std::map<std::string, const SafetensorsEntry*>> CanonicalNames(
-    const SafetensorsReader& reader, const Gpt2Config& config) {
+    const SafetensorsReader& reader, const ModelConfig& config) {
   std::map<std::string, const SafetensorsEntry*> out;
   for (const auto& [name, entry] : reader.entries()) {
     std::string canon = name;
@@ -155,7 +155,7 @@ absl::StatusOr<torch::Tensor> ReadParam(
 absl::Status CheckLmHead(
     const SafetensorsReader& reader,
     const std::map<std::string, const SafetensorsEntry*>& names,
-    const Gpt2Weights& w) {
+    const ModelWeights& w) {
   if (names.count("lm_head.weight") == 0) return absl::OkStatus();
   absl::StatusOr<torch::Tensor> head =
       ReadParam(reader, names, "lm_head.weight", w.wte.sizes().vec(),
@@ -170,15 +170,15 @@ absl::Status CheckLmHead(
   return absl::OkStatus();
 }
 
-absl::StatusOr<Gpt2Weights> LoadUnsafe(const std::string& dir) {
-  absl::StatusOr<Gpt2Config> config = ReadGpt2Config(Join(dir, kConfigFile));
+absl::StatusOr<ModelWeights> LoadUnsafe(const std::string& dir) {
+  absl::StatusOr<ModelConfig> config = ReadModelConfig(Join(dir, kConfigFile));
   if (!config.ok()) return config.status();
   absl::StatusOr<std::unique_ptr<SafetensorsReader>> reader =
       SafetensorsReader::Open(Join(dir, kWeightsFile));
   if (!reader.ok()) return reader.status();
   auto names = CanonicalNames(**reader, *config);
   if (!names.ok()) return names.status();
-  Gpt2Weights w;
+  ModelWeights w;
   w.config = *config;
   w.blocks.resize(config->n_layer);
   for (ParamRef& p : Params(&w)) {
@@ -228,7 +228,7 @@ absl::Status CopyTokenizer(const std::string& from, const std::string& to) {
 
 }  // namespace
 
-absl::StatusOr<Gpt2Weights> LoadCheckpoint(const std::string& dir) {
+absl::StatusOr<ModelWeights> LoadCheckpoint(const std::string& dir) {
   try {
     return LoadUnsafe(dir);
   } catch (
@@ -238,15 +238,15 @@ absl::StatusOr<Gpt2Weights> LoadCheckpoint(const std::string& dir) {
   }
 }
 
-absl::Status ValidateGpt2Weights(const Gpt2Weights& weights) {
-  absl::Status s = ValidateGpt2Config(weights.config);
+absl::Status ValidateModelWeights(const ModelWeights& weights) {
+  absl::Status s = ValidateModelConfig(weights.config);
   if (!s.ok()) return s;
   if (static_cast<int>(weights.blocks.size()) != weights.config.n_layer) {
     return absl::InvalidArgumentError(
         absl::StrCat("weights have ", weights.blocks.size(),
                      " blocks but n_layer is ", weights.config.n_layer));
   }
-  Gpt2Weights view = weights;  // Shallow: tensors share storage.
+  ModelWeights view = weights;  // Shallow: tensors share storage.
   for (const ParamRef& p : Params(&view)) {
     if (!p.tensor->defined() || !p.tensor->is_floating_point()) {
       return absl::InvalidArgumentError("tensor '" + p.name +
@@ -262,9 +262,9 @@ absl::Status ValidateGpt2Weights(const Gpt2Weights& weights) {
   return absl::OkStatus();
 }
 
-absl::Status SaveCheckpoint(const std::string& dir, const Gpt2Weights& weights,
+absl::Status SaveCheckpoint(const std::string& dir, const ModelWeights& weights,
                             const SaveOptions& options) {
-  absl::Status s = ValidateGpt2Weights(weights);
+  absl::Status s = ValidateModelWeights(weights);
   if (!s.ok())
     return absl::InvalidArgumentError(absl::StrCat(dir, ": ", s.message()));
   std::error_code ec;
@@ -272,9 +272,9 @@ absl::Status SaveCheckpoint(const std::string& dir, const Gpt2Weights& weights,
   if (ec)
     return absl::InternalError(
         absl::StrCat(dir, ": cannot create: ", ec.message()));
-  s = WriteText(Join(dir, kConfigFile), Gpt2ConfigToJson(weights.config));
+  s = WriteText(Join(dir, kConfigFile), ModelConfigToJson(weights.config));
   if (!s.ok()) return s;
-  Gpt2Weights view = weights;
+  ModelWeights view = weights;
   std::vector<NamedTensor> tensors;
   for (const ParamRef& p : Params(&view))
     tensors.push_back({p.name, *p.tensor});

@@ -1,7 +1,7 @@
 // Copyright: the ablate authors.
 //
 // Hugging Face GPT-2 checkpoint folders: config.json + model.safetensors
-// (DESIGN.md section 2). LoadCheckpoint fills Gpt2Weights (float32, contiguous,
+// (DESIGN.md section 2). LoadCheckpoint fills ModelWeights (float32, contiguous,
 // CPU) and checks every tensor against the config; SaveCheckpoint writes the
 // same format back (unprefixed names, Conv1D [in, out] layout, no LM head since
 // it is tied), as the trainer and tests need.
@@ -33,8 +33,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::engine {
 
@@ -44,7 +44,7 @@ inline constexpr char kWeightsFile[] = "model.safetensors";
 inline constexpr char kVocabFile[] = "vocab.json";
 inline constexpr char kMergesFile[] = "merges.txt";
 
-absl::StatusOr<Gpt2Weights> LoadCheckpoint(const std::string& dir);
+absl::StatusOr<ModelWeights> LoadCheckpoint(const std::string& dir);
 
 struct SaveOptions {
   DType dtype = DType::kFloat32;  // Storage dtype of model.safetensors.
@@ -55,13 +55,13 @@ struct SaveOptions {
 // Creates `dir` if needed and writes config.json and model.safetensors (plus
 // the tokenizer files if asked). Errors: weights inconsistent with their
 // config, I/O failures.
-absl::Status SaveCheckpoint(const std::string& dir, const Gpt2Weights& weights,
+absl::Status SaveCheckpoint(const std::string& dir, const ModelWeights& weights,
                             const SaveOptions& options = {});
 
 // Checks that every tensor is defined, floating point and of the shape the
-// config implies (and the config itself, see ValidateGpt2Config). The message
+// config implies (and the config itself, see ValidateModelConfig). The message
 // names the tensor.
-absl::Status ValidateGpt2Weights(const Gpt2Weights& weights);
+absl::Status ValidateModelWeights(const ModelWeights& weights);
 
 }  // namespace ablate::engine
 

@@ -45,7 +45,7 @@ absl::Status ExpectOneOf(const Json& j, const char* key,
       absl::StrCat(source, ": \"", key, "\" is ", j[key].dump(), ": ", why));
 }
 
-absl::Status CheckUnsupported(const Json& j, const Gpt2Config& c,
+absl::Status CheckUnsupported(const Json& j, const ModelConfig& c,
                               const std::string& source) {
   const std::pair<const char*, std::vector<Json>> kFixed[] = {
       {"model_type", {"gpt2"}},
@@ -67,7 +67,7 @@ absl::Status CheckUnsupported(const Json& j, const Gpt2Config& c,
 
 }  // namespace
 
-absl::StatusOr<Gpt2Config> ParseGpt2Config(const std::string& json_text,
+absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
                                            const std::string& source) {
   Json j;
   try {
@@ -78,7 +78,7 @@ absl::StatusOr<Gpt2Config> ParseGpt2Config(const std::string& json_text,
   }
   if (!j.is_object())
     return absl::InvalidArgumentError(source + ": not a JSON object");
-  Gpt2Config c;
+  ModelConfig c;
   for (auto [key, field] : {std::pair<const char*, int*>{"n_layer", &c.n_layer},
                             {"n_head", &c.n_head},
                             {"n_embd", &c.n_embd},
@@ -100,23 +100,23 @@ absl::StatusOr<Gpt2Config> ParseGpt2Config(const std::string& json_text,
   }
   s = CheckUnsupported(j, c, source);
   if (!s.ok()) return s;
-  s = ValidateGpt2Config(c);
+  s = ValidateModelConfig(c);
   if (!s.ok())
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   return c;
 }
 
-absl::StatusOr<Gpt2Config> ReadGpt2Config(const std::string& path) {
+absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::NotFoundError(path + ": cannot open (missing config.json?)");
   std::stringstream text;
   text << in.rdbuf();
   if (in.bad()) return absl::InternalError(path + ": read failed");
-  return ParseGpt2Config(text.str(), path);
+  return ParseModelConfig(text.str(), path);
 }
 
-absl::Status ValidateGpt2Config(const Gpt2Config& c) {
+absl::Status ValidateModelConfig(const ModelConfig& c) {
   const std::pair<const char*, int> kSizes[] = {{"n_layer", c.n_layer},
                                                 {"n_head", c.n_head},
                                                 {"n_embd", c.n_embd},
@@ -139,7 +139,7 @@ absl::Status ValidateGpt2Config(const Gpt2Config& c) {
   return absl::OkStatus();
 }
 
-std::string Gpt2ConfigToJson(const Gpt2Config& c) {
+std::string ModelConfigToJson(const ModelConfig& c) {
   nlohmann::ordered_json j;
   j["activation_function"] = "gelu_new";
   j["architectures"] = {"GPT2LMHeadModel"};

@@ -26,11 +26,11 @@ ProgressFn Offset(const ProgressFn& progress, int64_t offset, int64_t total) {
   return [=](int64_t done, int64_t) { progress(offset + done, total); };
 }
 
-absl::StatusOr<SweepResult> Individual(const Gpt2& model,
+absl::StatusOr<SweepResult> Individual(const Model& model,
                                        const torch::Tensor& chunks,
                                        Method method,
                                        const ProgressFn& progress) {
-  const Gpt2Config& c = model.config();
+  const ModelConfig& c = model.config();
   std::vector<HeadMask> masks = {{}};
   for (int i = 0; i < c.n_heads_total(); ++i) masks.push_back({i});
   absl::StatusOr<std::vector<MaskNll>> nll =
@@ -47,7 +47,7 @@ absl::StatusOr<SweepResult> Individual(const Gpt2& model,
   return r;
 }
 
-absl::Status CheckOrder(absl::Span<const int> order, const Gpt2Config& c) {
+absl::Status CheckOrder(absl::Span<const int> order, const ModelConfig& c) {
   std::set<int> seen;
   for (int i : order) {
     if (i < 0 || i >= c.n_heads_total()) {
@@ -63,12 +63,12 @@ absl::Status CheckOrder(absl::Span<const int> order, const Gpt2Config& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SweepResult> Cumulative(const Gpt2& model,
+absl::StatusOr<SweepResult> Cumulative(const Model& model,
                                        const torch::Tensor& chunks,
                                        Method method,
                                        absl::Span<const int> order,
                                        const ProgressFn& progress) {
-  const Gpt2Config& c = model.config();
+  const ModelConfig& c = model.config();
   absl::Status s = CheckOrder(order, c);
   if (!s.ok()) return s;
   std::vector<HeadMask> masks(order.size() +
@@ -122,7 +122,7 @@ absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens,
   return chunks;
 }
 
-absl::StatusOr<SweepResult> RunIndividual(const Gpt2& model,
+absl::StatusOr<SweepResult> RunIndividual(const Model& model,
                                           const torch::Tensor& chunks,
                                           Method method,
                                           const ProgressFn& progress) {
@@ -132,7 +132,7 @@ absl::StatusOr<SweepResult> RunIndividual(const Gpt2& model,
   return r;
 }
 
-absl::StatusOr<SweepResult> RunCumulative(const Gpt2& model,
+absl::StatusOr<SweepResult> RunCumulative(const Model& model,
                                           const torch::Tensor& chunks,
                                           Method method,
                                           absl::Span<const int> order,
@@ -144,7 +144,7 @@ absl::StatusOr<SweepResult> RunCumulative(const Gpt2& model,
   return r;
 }
 
-absl::StatusOr<SweepResult> RunFull(const Gpt2& model,
+absl::StatusOr<SweepResult> RunFull(const Model& model,
                                     const torch::Tensor& chunks, Method method,
                                     const ProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();

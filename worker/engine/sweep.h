@@ -1,6 +1,6 @@
 // Copyright: the ablate authors.
 //
-// Sweeps over heads on top of Gpt2::Evaluate (DESIGN.md section 2):
+// Sweeps over heads on top of Model::Evaluate (DESIGN.md section 2):
 //   individual: the baseline and every head ablated alone;
 //   cumulative: for an order of heads, PPL with the first k of them ablated, k
 //   = 0..|order|; full: individual, then cumulative in the order derived from
@@ -9,7 +9,7 @@
 //         head)).
 // PPL = exp(nll_sum / n_tokens); delta = (ppl - baseline_ppl) / baseline_ppl.
 //
-// Thread-safety: functions of their arguments; see Gpt2 for the model.
+// Thread-safety: functions of their arguments; see Model for the model.
 #ifndef ABLATE_WORKER_ENGINE_SWEEP_H_
 #define ABLATE_WORKER_ENGINE_SWEEP_H_
 
@@ -22,7 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "worker/engine/gpt2.h"
+#include "worker/engine/model.h"
 
 namespace ablate::engine {
 
@@ -63,20 +63,20 @@ absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens,
                                          std::optional<int64_t> bos = std::nullopt);
 
 // progress(done, total) counts evaluated masks over the whole sweep.
-absl::StatusOr<SweepResult> RunIndividual(const Gpt2& model,
+absl::StatusOr<SweepResult> RunIndividual(const Model& model,
                                           const torch::Tensor& chunks,
                                           Method method,
                                           const ProgressFn& progress = nullptr);
 
 // order: distinct flat head indices (layer * n_head + head); a full order of
 // all L * H heads gives every k = 0..L*H. baseline_ppl is the k = 0 point.
-absl::StatusOr<SweepResult> RunCumulative(const Gpt2& model,
+absl::StatusOr<SweepResult> RunCumulative(const Model& model,
                                           const torch::Tensor& chunks,
                                           Method method,
                                           absl::Span<const int> order,
                                           const ProgressFn& progress = nullptr);
 
-absl::StatusOr<SweepResult> RunFull(const Gpt2& model,
+absl::StatusOr<SweepResult> RunFull(const Model& model,
                                     const torch::Tensor& chunks, Method method,
                                     const ProgressFn& progress = nullptr);
 

@@ -24,7 +24,7 @@ torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight,
 }
 
 // Causal self-attention of one block: x [B, T, d] -> [B, T, d].
-torch::Tensor Attention(const engine::Gpt2Block& b, const torch::Tensor& x,
+torch::Tensor Attention(const engine::BlockWeights& b, const torch::Tensor& x,
                         int n_head) {
   const int64_t batch = x.size(0), t = x.size(1), d = x.size(2);
   const int64_t dh = d / n_head;
@@ -44,7 +44,7 @@ torch::Tensor Attention(const engine::Gpt2Block& b, const torch::Tensor& x,
   return torch::matmul(z, b.attn_c_proj_weight) + b.attn_c_proj_bias;
 }
 
-torch::Tensor Mlp(const engine::Gpt2Block& b, const torch::Tensor& x) {
+torch::Tensor Mlp(const engine::BlockWeights& b, const torch::Tensor& x) {
   torch::Tensor h = torch::matmul(x, b.mlp_c_fc_weight) + b.mlp_c_fc_bias;
   h = torch::gelu(h, "tanh");
   return torch::matmul(h, b.mlp_c_proj_weight) + b.mlp_c_proj_bias;
@@ -96,13 +96,13 @@ class LmHeadLoss : public torch::autograd::Function<LmHeadLoss> {
 constexpr int64_t kLmHeadRows = 64;
 
 // The final hidden states [B, T, d] (after ln_f) for ids [B, T].
-torch::Tensor Hidden(const engine::Gpt2Weights& w, const torch::Tensor& ids) {
+torch::Tensor Hidden(const engine::ModelWeights& w, const torch::Tensor& ids) {
   const double eps = w.config.layer_norm_epsilon;
   const int64_t t = ids.size(1);
   torch::Tensor x =
       w.wte.index_select(0, ids.reshape({-1})).view({ids.size(0), t, -1}) +
       w.wpe.slice(0, 0, t);
-  for (const engine::Gpt2Block& b : w.blocks) {
+  for (const engine::BlockWeights& b : w.blocks) {
     x = x + Attention(b, LayerNorm(x, b.ln_1_weight, b.ln_1_bias, eps),
                       w.config.n_head);
     x = x + Mlp(b, LayerNorm(x, b.ln_2_weight, b.ln_2_bias, eps));
@@ -112,16 +112,16 @@ torch::Tensor Hidden(const engine::Gpt2Weights& w, const torch::Tensor& ids) {
 
 }  // namespace
 
-engine::Gpt2Weights InitWeights(const engine::Gpt2Config& c, uint64_t seed) {
+engine::ModelWeights InitWeights(const engine::ModelConfig& c, uint64_t seed) {
   torch::manual_seed(seed);
   const int64_t d = c.n_embd;
   const double std = 0.02, proj_std = 0.02 / std::sqrt(2.0 * c.n_layer);
-  engine::Gpt2Weights w;
+  engine::ModelWeights w;
   w.config = c;
   w.wte = Normal({c.vocab_size, d}, std);
   w.wpe = Normal({c.n_positions, d}, std);
   for (int i = 0; i < c.n_layer; ++i) {
-    engine::Gpt2Block b;
+    engine::BlockWeights b;
     b.ln_1_weight = Ones({d});
     b.ln_1_bias = Zeros({d});
     b.attn_c_attn_weight = Normal({d, 3 * d}, std);
@@ -141,9 +141,9 @@ engine::Gpt2Weights InitWeights(const engine::Gpt2Config& c, uint64_t seed) {
   return w;
 }
 
-std::vector<torch::Tensor> Parameters(const engine::Gpt2Weights& w) {
+std::vector<torch::Tensor> Parameters(const engine::ModelWeights& w) {
   std::vector<torch::Tensor> p = {w.wte, w.wpe};
-  for (const engine::Gpt2Block& b : w.blocks) {
+  for (const engine::BlockWeights& b : w.blocks) {
     for (const torch::Tensor& t :
          {b.ln_1_weight, b.ln_1_bias, b.attn_c_attn_weight, b.attn_c_attn_bias,
           b.attn_c_proj_weight, b.attn_c_proj_bias, b.ln_2_weight, b.ln_2_bias,
@@ -157,11 +157,11 @@ std::vector<torch::Tensor> Parameters(const engine::Gpt2Weights& w) {
   return p;
 }
 
-torch::Tensor Forward(const engine::Gpt2Weights& w, const torch::Tensor& ids) {
+torch::Tensor Forward(const engine::ModelWeights& w, const torch::Tensor& ids) {
   return torch::matmul(Hidden(w, ids), w.wte.t());
 }
 
-torch::Tensor NextTokenLoss(const engine::Gpt2Weights& w,
+torch::Tensor NextTokenLoss(const engine::ModelWeights& w,
                             const torch::Tensor& ids) {
   const int64_t t = ids.size(1);
   torch::Tensor h = Hidden(w, ids).slice(1, 0, t - 1);
@@ -170,7 +170,7 @@ torch::Tensor NextTokenLoss(const engine::Gpt2Weights& w,
                            kLmHeadRows);
 }
 
-double Perplexity(const engine::Gpt2Weights& w, const torch::Tensor& chunks,
+double Perplexity(const engine::ModelWeights& w, const torch::Tensor& chunks,
                   int64_t batch) {
   torch::NoGradGuard no_grad;
   double nll = 0;

@@ -1,11 +1,11 @@
 // Copyright: the ablate authors.
 //
 // A differentiable GPT-2 for training, on the engine's own parameter struct
-// (Gpt2Weights, Hugging Face layout), so a trained model is saved with
+// (ModelWeights, Hugging Face layout), so a trained model is saved with
 // SaveCheckpoint as is. The math is GPT-2's: pre-LayerNorm blocks, causal
 // attention scaled by 1/sqrt(d_head), tanh GELU ("gelu_new"), final LayerNorm
 // and the LM head tied to wte. No dropout. The engine's forward
-// (worker/engine/gpt2.h) is inference-only; this one keeps autograd.
+// (worker/engine/model.h) is inference-only; this one keeps autograd.
 //
 // Thread-safety: functions are reentrant; concurrent calls on the same weights
 // are safe only without backward passes.
@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::train {
 
@@ -25,24 +25,24 @@ namespace ablate::train {
 // the two residual projections (attn.c_proj, mlp.c_proj) N(0,
 // 0.02/sqrt(2*n_layer)), LayerNorm gains 1, all biases 0. Deterministic given
 // the seed (CPU generator). Every tensor requires grad.
-engine::Gpt2Weights InitWeights(const engine::Gpt2Config& config,
+engine::ModelWeights InitWeights(const engine::ModelConfig& config,
                                 uint64_t seed);
 
 // Every trainable tensor of the model, in a fixed order.
-std::vector<torch::Tensor> Parameters(const engine::Gpt2Weights& weights);
+std::vector<torch::Tensor> Parameters(const engine::ModelWeights& weights);
 
 // Logits [B, T, vocab] for token ids [B, T] (int64, T <= n_positions).
-torch::Tensor Forward(const engine::Gpt2Weights& weights,
+torch::Tensor Forward(const engine::ModelWeights& weights,
                       const torch::Tensor& ids);
 
 // Mean next-token cross-entropy of each row predicting its tokens 1..T-1 from
 // the tokens before them (DESIGN.md's perplexity convention).
-torch::Tensor NextTokenLoss(const engine::Gpt2Weights& weights,
+torch::Tensor NextTokenLoss(const engine::ModelWeights& weights,
                             const torch::Tensor& ids);
 
 // exp(mean NLL) over the given chunks [n_chunks, T], evaluated without
 // autograd in batches of `batch` chunks.
-double Perplexity(const engine::Gpt2Weights& weights,
+double Perplexity(const engine::ModelWeights& weights,
                   const torch::Tensor& chunks, int64_t batch);
 
 }  // namespace ablate::train

@@ -85,7 +85,7 @@ absl::Status CheckOptions(const TrainOptions& o, int64_t train_tokens,
 }
 
 // AdamW with weight decay on tensors of rank >= 2 (matrices, embeddings) only.
-std::unique_ptr<torch::optim::AdamW> MakeOptimizer(const engine::Gpt2Weights& w,
+std::unique_ptr<torch::optim::AdamW> MakeOptimizer(const engine::ModelWeights& w,
                                                    const TrainOptions& o) {
   std::vector<torch::Tensor> decay, no_decay;
   for (const torch::Tensor& p : Parameters(w)) {
@@ -117,7 +117,7 @@ torch::Tensor Batch(const torch::Tensor& ids, const TrainOptions& o,
 }
 
 // Runs the optimisation loop; returns the mean loss of the last log window.
-double Optimise(engine::Gpt2Weights* w, const torch::Tensor& train_ids,
+double Optimise(engine::ModelWeights* w, const torch::Tensor& train_ids,
                 const TrainOptions& o) {
   std::unique_ptr<torch::optim::AdamW> opt = MakeOptimizer(*w, o);
   const std::vector<torch::Tensor> params = Parameters(*w);
@@ -156,7 +156,7 @@ double Optimise(engine::Gpt2Weights* w, const torch::Tensor& train_ids,
 }
 
 // Saves, reloads, and scores the reloaded checkpoint with both forwards.
-absl::Status SaveAndVerify(const engine::Gpt2Weights& w,
+absl::Status SaveAndVerify(const engine::ModelWeights& w,
                            const torch::Tensor& heldout, const TrainOptions& o,
                            TrainReport* report) {
   engine::SaveOptions save;
@@ -164,13 +164,13 @@ absl::Status SaveAndVerify(const engine::Gpt2Weights& w,
   save.tokenizer_dir = o.tokenizer_dir;
   absl::Status s = engine::SaveCheckpoint(o.out_dir, w, save);
   if (!s.ok()) return s;
-  absl::StatusOr<engine::Gpt2Weights> loaded =
+  absl::StatusOr<engine::ModelWeights> loaded =
       engine::LoadCheckpoint(o.out_dir);
   if (!loaded.ok()) return loaded.status();
   report->heldout_ppl_saved = Perplexity(*loaded, heldout, o.batch_size);
   engine::EngineOptions eo;
   eo.threads = o.threads;
-  auto model = engine::Gpt2::Create(*std::move(loaded), eo);
+  auto model = engine::Model::Create(*std::move(loaded), eo);
   if (!model.ok()) return model.status();
   auto nll =
       (*model)->Evaluate(heldout, {engine::HeadMask{}}, engine::Method::kZero);
@@ -204,7 +204,7 @@ absl::StatusOr<TrainReport> TrainUnsafe(const TrainOptions& options) {
   auto tokenizer = engine::Tokenizer::Load(o.tokenizer_dir);
   if (!tokenizer.ok()) return tokenizer.status();
   o.model.vocab_size = (*tokenizer)->vocab_size();
-  absl::Status s = engine::ValidateGpt2Config(o.model);
+  absl::Status s = engine::ValidateModelConfig(o.model);
   if (!s.ok()) return s;
   absl::StatusOr<torch::Tensor> train_ids =
       EncodeFile(**tokenizer, o.train_text);
@@ -224,7 +224,7 @@ absl::StatusOr<TrainReport> TrainUnsafe(const TrainOptions& options) {
   report.heldout_chunks = heldout.size(0);
   report.heldout_tokens_scored = heldout.size(0) * (o.seq_len - 1);
   report.steps = o.steps;
-  engine::Gpt2Weights w = InitWeights(o.model, o.seed);
+  engine::ModelWeights w = InitWeights(o.model, o.seed);
   for (const torch::Tensor& p : Parameters(w)) report.n_params += p.numel();
   const auto start = Clock::now();
   report.final_train_loss = Optimise(&w, *train_ids, o);

@@ -10,7 +10,7 @@
 // After training, the held-out text is cut into chunks of seq_len tokens and
 // scored three ways: the trained fp32 weights with the training forward, the
 // saved checkpoint reloaded with LoadCheckpoint (so at the saved precision),
-// and that checkpoint through the inference engine (Gpt2::Evaluate, clean
+// and that checkpoint through the inference engine (Model::Evaluate, clean
 // mask). The last two must agree to 1e-4 relative or Train fails: the
 // trainer's model and the engine compute the same function.
 //
@@ -23,8 +23,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::train {
 
@@ -34,7 +34,7 @@ struct TrainOptions {
   std::string tokenizer_dir;  // vocab.json + merges.txt (GPT-2's).
   std::string out_dir;        // Checkpoint folder to write.
   // Model shape; vocab_size is taken from the tokenizer.
-  engine::Gpt2Config model{/*n_layer=*/4, /*n_head=*/4, /*n_embd=*/64,
+  engine::ModelConfig model{/*n_layer=*/4, /*n_head=*/4, /*n_embd=*/64,
                            /*n_positions=*/256};
   int seq_len = 256;   // Tokens per training / evaluation chunk.
   int batch_size = 8;  // Chunks per step.

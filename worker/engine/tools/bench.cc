@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_forward.h"
-#include "worker/engine/gpt2_random.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_forward.h"
+#include "worker/engine/model_random.h"
 #include "worker/engine/sweep.h"
 #include "worker/engine/tools/flops.h"
 #include "worker/engine/tools/naive.h"
@@ -72,7 +72,7 @@ Rate MatmulGflops(const torch::Device& device, torch::ScalarType dtype) {
   return Rate{flop / Since(start), flop / (CpuSeconds() - cpu)};
 }
 
-std::vector<HeadMask> SweepMasks(const Gpt2Config& c, int limit) {
+std::vector<HeadMask> SweepMasks(const ModelConfig& c, int limit) {
   std::vector<HeadMask> masks = {{}};
   const int n =
       limit < 0 ? c.n_heads_total() : std::min(limit, c.n_heads_total());
@@ -86,7 +86,7 @@ struct Timed {
   std::vector<double> nll;
 };
 
-absl::StatusOr<Timed> TimeEngine(const Gpt2& model, const torch::Tensor& chunks,
+absl::StatusOr<Timed> TimeEngine(const Model& model, const torch::Tensor& chunks,
                                  const std::vector<HeadMask>& masks,
                                  const std::string& profile) {
   auto warm =
@@ -106,7 +106,7 @@ absl::StatusOr<Timed> TimeEngine(const Gpt2& model, const torch::Tensor& chunks,
   return t;
 }
 
-Timed TimeNaive(const Gpt2Weights& w, const torch::Device& device,
+Timed TimeNaive(const ModelWeights& w, const torch::Device& device,
                 torch::ScalarType dtype, const torch::Tensor& chunks,
                 const std::vector<HeadMask>& masks) {
   const internal::DeviceModel m = internal::ToDevice(w, device, dtype);
@@ -190,9 +190,9 @@ torch::ScalarType Scalar(DType d) {
 absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   absl::StatusOr<DType> dtype = ParseDType(o.dtype);
   if (!dtype.ok()) return dtype.status();
-  const Gpt2Config
+  const ModelConfig
       config;  // GPT-2 small: 12 x 12 x 768, vocab 50257, 1024 positions
-  const Gpt2Weights weights = RandomWeights(config, o.seed);
+  const ModelWeights weights = RandomWeights(config, o.seed);
   EngineOptions eo;
   eo.device = o.device;
   eo.dtype = *dtype;
@@ -200,7 +200,7 @@ absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   eo.max_batch_rows = o.max_batch_rows;
   eo.vocab_slice = o.vocab_slice;
   eo.allow_tf32 = o.allow_tf32;
-  absl::StatusOr<std::unique_ptr<Gpt2>> model = Gpt2::Create(weights, eo);
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Create(weights, eo);
   if (!model.ok()) return model.status();
   torch::manual_seed(o.seed);
   const torch::Tensor chunks = torch::randint(

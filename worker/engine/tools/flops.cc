@@ -5,7 +5,7 @@
 
 namespace ablate::engine::bench {
 
-SweepFlops CountFlops(const Gpt2Config& c, int64_t n_chunks, int64_t seq_len,
+SweepFlops CountFlops(const ModelConfig& c, int64_t n_chunks, int64_t seq_len,
                       const std::vector<HeadMask>& masks) {
   const double d = c.n_embd, T = static_cast<double>(seq_len), V = c.vocab_size;
   const double tokens = static_cast<double>(n_chunks) * T;

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/engine/gpt2.h"
+#include "worker/engine/model.h"
 
 namespace ablate::engine::bench {
 
@@ -27,7 +27,7 @@ struct SweepFlops {
   double naive = 0;   // one full forward per mask
 };
 
-SweepFlops CountFlops(const Gpt2Config& c, int64_t n_chunks, int64_t seq_len,
+SweepFlops CountFlops(const ModelConfig& c, int64_t n_chunks, int64_t seq_len,
                       const std::vector<HeadMask>& masks);
 
 }  // namespace ablate::engine::bench

@@ -7,7 +7,7 @@ namespace {
 // One full forward pass with `mask` zero-ablated: NLL sum over all chunks.
 double NaiveNll(const internal::DeviceModel& m, const torch::Tensor& chunks,
                 const HeadMask& mask) {
-  const Gpt2Config& c = m.config;
+  const ModelConfig& c = m.config;
   const int64_t N = chunks.size(0), T = chunks.size(1);
   torch::Tensor keep = torch::ones({c.n_layer, c.n_head}, torch::kBool);
   std::vector<bool> touched(c.n_layer, false);

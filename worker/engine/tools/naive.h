@@ -13,8 +13,8 @@
 
 #include <vector>
 
-#include "worker/engine/gpt2.h"
-#include "worker/engine/gpt2_forward.h"
+#include "worker/engine/model.h"
+#include "worker/engine/model_forward.h"
 
 namespace ablate::engine::bench {
 

@@ -1,5 +1,5 @@
 // Copyright: the ablate authors.
-#include "worker/engine/gpt2_random.h"
+#include "worker/engine/model_random.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -32,17 +32,17 @@ class Sampler {
 
 }  // namespace
 
-Gpt2Weights RandomWeights(const Gpt2Config& config, uint64_t seed,
+ModelWeights RandomWeights(const ModelConfig& config, uint64_t seed,
                           const RandomInit& init) {
   torch::NoGradGuard no_grad;
   Sampler r(seed, init);
   const int64_t d = config.n_embd;
-  Gpt2Weights w;
+  ModelWeights w;
   w.config = config;
   w.wte = r.Weight({config.vocab_size, d});
   w.wpe = r.Weight({config.n_positions, d});
   for (int i = 0; i < config.n_layer; ++i) {
-    Gpt2Block b;
+    BlockWeights b;
     b.ln_1_weight = r.LnWeight(d);
     b.ln_1_bias = r.LnBias(d);
     b.attn_c_attn_weight = r.Weight({d, 3 * d});

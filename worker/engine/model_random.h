@@ -6,12 +6,12 @@
 // ln_std^2). Deterministic in `seed`.
 //
 // Thread-safety: uses its own generator; safe to call from several threads.
-#ifndef ABLATE_WORKER_ENGINE_GPT2_RANDOM_H_
-#define ABLATE_WORKER_ENGINE_GPT2_RANDOM_H_
+#ifndef ABLATE_WORKER_ENGINE_MODEL_RANDOM_H_
+#define ABLATE_WORKER_ENGINE_MODEL_RANDOM_H_
 
 #include <cstdint>
 
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::engine {
 
@@ -21,9 +21,9 @@ struct RandomInit {
   double ln_std = 0.0;
 };
 
-Gpt2Weights RandomWeights(const Gpt2Config& config, uint64_t seed,
+ModelWeights RandomWeights(const ModelConfig& config, uint64_t seed,
                           const RandomInit& init = {});
 
 }  // namespace ablate::engine
 
-#endif  // ABLATE_WORKER_ENGINE_GPT2_RANDOM_H_
+#endif  // ABLATE_WORKER_ENGINE_MODEL_RANDOM_H_

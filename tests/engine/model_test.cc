@@ -1,10 +1,10 @@
 // Copyright: the ablate authors.
 //
-// Gpt2::Evaluate against (1) an independent plain implementation written here,
+// Model::Evaluate against (1) an independent plain implementation written here,
 // one full float64 forward pass per mask with no batching, sharing or slicing;
 // (2) closed-form values of the hand-built copy model (copy_model.h); (3) its
 // input errors.
-#include "worker/engine/gpt2.h"
+#include "worker/engine/model.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "tests/engine/copy_model.h"
-#include "worker/engine/gpt2_random.h"
+#include "worker/engine/model_random.h"
 
 namespace ablate::engine {
 namespace {
@@ -38,7 +38,7 @@ torch::Tensor PlainGelu(const torch::Tensor& x) {
 }
 
 // Replaces z [N, H, T, dh] of the heads of layer l that are in `mask`.
-void PlainAblate(const Gpt2Block& b, int l, const std::set<int>& mask,
+void PlainAblate(const BlockWeights& b, int l, const std::set<int>& mask,
                  Method method, const std::vector<torch::Tensor>& means,
                  torch::Tensor* z) {
   const int64_t N = z->size(0), H = z->size(1), T = z->size(2);
@@ -58,12 +58,12 @@ void PlainAblate(const Gpt2Block& b, int l, const std::set<int>& mask,
 // One forward pass with the heads in `mask` ablated. means[l]: [H, dh] clean
 // means (for kMean). If z_out is given, it receives each layer's z [N, H, T,
 // dh]. Returns the NLL sum.
-double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
+double PlainNll(const ModelWeights& w, const torch::Tensor& tokens,
                 const std::set<int>& mask, Method method,
                 const std::vector<torch::Tensor>& means,
                 std::vector<torch::Tensor>* z_out = nullptr,
                 torch::Tensor* per_position = nullptr) {
-  const Gpt2Config& c = w.config;
+  const ModelConfig& c = w.config;
   const int64_t N = tokens.size(0), T = tokens.size(1), d = c.n_embd,
                 H = c.n_head;
   const int64_t dh = d / H;
@@ -71,7 +71,7 @@ double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
       D(w.wte).index({tokens}) + D(w.wpe).slice(0, 0, T);  // [N, T, d]
   torch::Tensor causal = torch::ones({T, T}, torch::kBool).tril();
   for (int l = 0; l < c.n_layer; ++l) {
-    const Gpt2Block& b = w.blocks[l];
+    const BlockWeights& b = w.blocks[l];
     torch::Tensor h =
         PlainLayerNorm(x, b.ln_1_weight, b.ln_1_bias, c.layer_norm_epsilon);
     torch::Tensor qkv =
@@ -102,7 +102,7 @@ double PlainNll(const Gpt2Weights& w, const torch::Tensor& tokens,
   return nll.sum().item<double>();
 }
 
-std::vector<torch::Tensor> PlainMeans(const Gpt2Weights& w,
+std::vector<torch::Tensor> PlainMeans(const ModelWeights& w,
                                       const torch::Tensor& tokens) {
   std::vector<torch::Tensor> zs, means;
   PlainNll(w, tokens, {}, Method::kZero, {}, &zs);
@@ -114,9 +114,9 @@ std::vector<torch::Tensor> PlainMeans(const Gpt2Weights& w,
 // ---- Golden test
 // ------------------------------------------------------------------------
 
-Gpt2Config SmallConfig() { return Gpt2Config{3, 4, 32, 24, 300, 1e-5}; }
+ModelConfig SmallConfig() { return ModelConfig{3, 4, 32, 24, 300, 1e-5}; }
 
-Gpt2Weights SmallWeights() {
+ModelWeights SmallWeights() {
   // Large enough weights that every head matters; LayerNorm parameters not
   // trivial.
   return RandomWeights(SmallConfig(), 7, RandomInit{0.5, 0.1, 0.1});
@@ -147,7 +147,7 @@ class GoldenTest : public ::testing::TestWithParam<GoldenCase> {};
 // Plain NLL of every golden mask under every method (index: method - 1),
 // computed once.
 struct GoldenData {
-  Gpt2Weights weights = SmallWeights();
+  ModelWeights weights = SmallWeights();
   torch::Tensor tokens;
   std::vector<HeadMask> masks = GoldenMasks();
   std::vector<double> plain[3];
@@ -175,7 +175,7 @@ TEST_P(GoldenTest, MatchesPlainForwardForEveryMethodAndMask) {
   EngineOptions opt;
   opt.max_batch_rows = GetParam().max_batch_rows;
   opt.vocab_slice = GetParam().vocab_slice;
-  auto model = Gpt2::Create(g.weights, opt);
+  auto model = Model::Create(g.weights, opt);
   ASSERT_TRUE(model.ok()) << model.status();
   double max_err = 0, min_effect = 1e9;
   for (Method method : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
@@ -208,8 +208,8 @@ INSTANTIATE_TEST_SUITE_P(
                       GoldenCase{2, 100},    // 2 chunk blocks, 3 slices
                       GoldenCase{1, 299}));  // one row a batch
 
-TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
-  auto model = Gpt2::Create(SmallWeights(), EngineOptions{});
+TEST(ModelGolden, MethodsDifferAndProgressIsReported) {
+  auto model = Model::Create(SmallWeights(), EngineOptions{});
   ASSERT_TRUE(model.ok());
   torch::manual_seed(2);
   const torch::Tensor tokens = torch::randint(0, 300, {2, 9}, torch::kLong);
@@ -230,11 +230,11 @@ TEST(Gpt2Golden, MethodsDifferAndProgressIsReported) {
 
 // Per-block NLL: blocks of 5 scored tokens inside each chunk (16 scored
 // tokens: 5, 5, 5, 1), compared with the plain per-position NLL summed here.
-TEST(Gpt2Blocks, BlockSumsMatchPlainPerPositionNll) {
+TEST(BlockWeightss, BlockSumsMatchPlainPerPositionNll) {
   const GoldenData& g = Golden();
   EngineOptions opt;
   opt.max_batch_rows = 2;  // two chunk blocks: blocks must land in place
-  auto model = Gpt2::Create(g.weights, opt);
+  auto model = Model::Create(g.weights, opt);
   ASSERT_TRUE(model.ok()) << model.status();
   const std::vector<torch::Tensor> means = PlainMeans(g.weights, g.tokens);
   EXPECT_EQ(BlockTokens(3, 17, 5),
@@ -297,11 +297,11 @@ double MeanAblatedPpl(const torch::Tensor& chunks) {
   return std::exp(nll / (n * (T - 1)));
 }
 
-TEST(Gpt2ClosedForm, CopyHeadMattersOthersDoNot) {
+TEST(ModelClosedForm, CopyHeadMattersOthersDoNot) {
   EngineOptions opt;
   opt.max_batch_rows = 6;
   opt.vocab_slice = 5;
-  auto model = Gpt2::Create(copy_model::CopyModelWeights(), opt);
+  auto model = Model::Create(copy_model::CopyModelWeights(), opt);
   ASSERT_TRUE(model.ok()) << model.status();
   const torch::Tensor chunks = copy_model::AlternatingChunks(3, 16);
   std::vector<HeadMask> masks = {{}};
@@ -325,12 +325,12 @@ TEST(Gpt2ClosedForm, CopyHeadMattersOthersDoNot) {
 // ---- Errors
 // -----------------------------------------------------------------------------
 
-TEST(Gpt2Errors, CreateRejectsBadDeviceDtypeAndWeights) {
+TEST(ModelErrors, CreateRejectsBadDeviceDtypeAndWeights) {
   auto create = [](const std::string& device, DType dtype) {
     EngineOptions opt;
     opt.device = device;
     opt.dtype = dtype;
-    return Gpt2::Create(SmallWeights(), opt).status();
+    return Model::Create(SmallWeights(), opt).status();
   };
   EXPECT_EQ(create("gpu", DType::kFloat32).code(),
             absl::StatusCode::kInvalidArgument);
@@ -346,14 +346,14 @@ TEST(Gpt2Errors, CreateRejectsBadDeviceDtypeAndWeights) {
   EXPECT_EQ(fp16.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(fp16.message().find("fp16"), std::string::npos) << fp16;
   EXPECT_FALSE(create("cpu", DType::kBFloat16).ok());
-  Gpt2Weights bad = SmallWeights();
+  ModelWeights bad = SmallWeights();
   bad.blocks[1].attn_c_attn_weight = torch::zeros({32, 95});
-  absl::Status s = Gpt2::Create(bad, EngineOptions{}).status();
+  absl::Status s = Model::Create(bad, EngineOptions{}).status();
   EXPECT_NE(s.message().find("h.1.attn.c_attn.weight"), std::string::npos) << s;
 }
 
-TEST(Gpt2Errors, EvaluateRejectsBadTokensHeadsAndLengths) {
-  auto model = Gpt2::Create(SmallWeights(), EngineOptions{});
+TEST(ModelErrors, EvaluateRejectsBadTokensHeadsAndLengths) {
+  auto model = Model::Create(SmallWeights(), EngineOptions{});
   ASSERT_TRUE(model.ok());
   auto eval = [&](const torch::Tensor& chunks, const HeadMask& mask) {
     return (*model)->Evaluate(chunks, {mask}, Method::kZero).status();
@@ -374,7 +374,7 @@ TEST(Gpt2Errors, EvaluateRejectsBadTokensHeadsAndLengths) {
   EXPECT_FALSE(eval(torch::zeros({2, 8}, torch::kFloat), {}).ok());
 }
 
-TEST(Gpt2Errors, ParseNames) {
+TEST(ModelErrors, ParseNames) {
   EXPECT_EQ(*ParseMethod("zero_folded"), Method::kZeroFolded);
   EXPECT_EQ(*ParseDType("bf16"), DType::kBFloat16);
   EXPECT_FALSE(ParseMethod("ablate").ok());

@@ -1,6 +1,6 @@
 // Copyright: the ablate authors.
 //
-// Gpt2: a GPT-2 forward pass that evaluates many head-ablation masks at once
+// Model: a GPT-2 forward pass that evaluates many head-ablation masks at once
 // and returns, per mask, the summed next-token NLL over the given chunks
 // (DESIGN.md sections 2 and 3).
 //
@@ -8,7 +8,7 @@
 // of the model with that mask applied, to fp32 rounding. Speed comes from
 // batching masks in the batch dimension, computing layers below a mask's first
 // ablated layer once, and a log-softmax over the vocabulary in slices
-// (gpt2_masked.h, gpt2_lm_head.h).
+// (model_masked.h, model_lm_head.h).
 //
 // Memory: weights, plus a clean-pass cache of (2 L + 1) x [chunks in a block,
 // T, d] values, plus the activations of one batch (max_batch_rows, sized from
@@ -17,10 +17,10 @@
 // 0.50 GB, cache 0.16 GB, 1 GiB batch budget).
 //
 // Thread-safety: Evaluate is const and may be called from several threads only
-// if the underlying LibTorch device is; callers normally use one Gpt2 per
+// if the underlying LibTorch device is; callers normally use one Model per
 // worker thread.
-#ifndef ABLATE_WORKER_ENGINE_GPT2_H_
-#define ABLATE_WORKER_ENGINE_GPT2_H_
+#ifndef ABLATE_WORKER_ENGINE_MODEL_H_
+#define ABLATE_WORKER_ENGINE_MODEL_H_
 
 #include <torch/torch.h>
 
@@ -32,7 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::engine {
 
@@ -105,15 +105,15 @@ struct EvalOptions {
   ProgressFn progress;                         // may be empty
 };
 
-class Gpt2 {
+class Model {
  public:
   // Moves the weights to the device and dtype (no copy when already there) and
   // sets the process-global thread count. Errors: unknown or unavailable
   // device, half precision on CPU, weights inconsistent with their config.
-  static absl::StatusOr<std::unique_ptr<Gpt2>> Create(
-      Gpt2Weights weights, const EngineOptions& options);
+  static absl::StatusOr<std::unique_ptr<Model>> Create(
+      ModelWeights weights, const EngineOptions& options);
 
-  const Gpt2Config& config() const;
+  const ModelConfig& config() const;
   const EngineOptions& options() const;
 
   // chunks: int64 [n_chunks, seq_len] token ids, seq_len <= n_positions, ids <
@@ -127,14 +127,14 @@ class Gpt2 {
       const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
       Method method, const EvalOptions& eval = {}) const;
 
-  ~Gpt2();
+  ~Model();
 
  private:
   struct Impl;
-  explicit Gpt2(std::unique_ptr<Impl> impl);
+  explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ablate::engine
 
-#endif  // ABLATE_WORKER_ENGINE_GPT2_H_
+#endif  // ABLATE_WORKER_ENGINE_MODEL_H_

@@ -1,5 +1,5 @@
 // Copyright: the ablate authors.
-#include "worker/engine/gpt2_masked.h"
+#include "worker/engine/model_masked.h"
 
 namespace ablate::engine::internal {
 namespace {

@@ -13,8 +13,8 @@
 // mask-major: row (i * C + c) is chunk c under the batch's i-th mask.
 //
 // Thread-safety: pure functions of their arguments.
-#ifndef ABLATE_WORKER_ENGINE_GPT2_MASKED_H_
-#define ABLATE_WORKER_ENGINE_GPT2_MASKED_H_
+#ifndef ABLATE_WORKER_ENGINE_MODEL_MASKED_H_
+#define ABLATE_WORKER_ENGINE_MODEL_MASKED_H_
 
 #include <torch/torch.h>
 
@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "worker/engine/gpt2_forward.h"
-#include "worker/engine/gpt2_lm_head.h"
+#include "worker/engine/model_forward.h"
+#include "worker/engine/model_lm_head.h"
 
 namespace ablate::engine::internal {
 
@@ -65,4 +65,4 @@ torch::Tensor BlockSums(const torch::Tensor& nll, int64_t block_tokens);
 
 }  // namespace ablate::engine::internal
 
-#endif  // ABLATE_WORKER_ENGINE_GPT2_MASKED_H_
+#endif  // ABLATE_WORKER_ENGINE_MODEL_MASKED_H_

@@ -1,7 +1,7 @@
 // Copyright: the ablate authors.
 //
 // The parameters of a GPT-2 model as plain LibTorch tensors, in the Hugging Face layout.
-// This is the contract between the checkpoint loader (checkpoint.h) and the model (gpt2.h):
+// This is the contract between the checkpoint loader (checkpoint.h) and the model (model.h):
 // the loader fills it from a checkpoint folder, tests build it by hand.
 //
 // Layout: Conv1D weights are [in, out] (y = x W + b). c_attn's output is Q | K | V, each
@@ -9,8 +9,8 @@
 // tied to wte. All tensors are float32, contiguous, on the CPU when produced by the loader.
 //
 // Thread-safety: a plain value; const access from many threads is safe.
-#ifndef ABLATE_WORKER_ENGINE_GPT2_WEIGHTS_H_
-#define ABLATE_WORKER_ENGINE_GPT2_WEIGHTS_H_
+#ifndef ABLATE_WORKER_ENGINE_MODEL_WEIGHTS_H_
+#define ABLATE_WORKER_ENGINE_MODEL_WEIGHTS_H_
 
 #include <torch/torch.h>
 
@@ -19,7 +19,7 @@
 namespace ablate::engine {
 
 // Hyperparameters from config.json.
-struct Gpt2Config {
+struct ModelConfig {
   int n_layer = 12;
   int n_head = 12;
   int n_embd = 768;
@@ -31,7 +31,7 @@ struct Gpt2Config {
   int n_heads_total() const { return n_layer * n_head; }
 };
 
-struct Gpt2Block {
+struct BlockWeights {
   torch::Tensor ln_1_weight, ln_1_bias;            // [d], [d]
   torch::Tensor attn_c_attn_weight, attn_c_attn_bias;  // [d, 3d], [3d]
   torch::Tensor attn_c_proj_weight, attn_c_proj_bias;  // [d, d], [d]
@@ -40,14 +40,14 @@ struct Gpt2Block {
   torch::Tensor mlp_c_proj_weight, mlp_c_proj_bias;  // [4d, d], [d]
 };
 
-struct Gpt2Weights {
-  Gpt2Config config;
+struct ModelWeights {
+  ModelConfig config;
   torch::Tensor wte;  // [vocab, d]; also the (tied) LM head.
   torch::Tensor wpe;  // [n_positions, d]
-  std::vector<Gpt2Block> blocks;  // n_layer entries.
+  std::vector<BlockWeights> blocks;  // n_layer entries.
   torch::Tensor ln_f_weight, ln_f_bias;  // [d], [d]
 };
 
 }  // namespace ablate::engine
 
-#endif  // ABLATE_WORKER_ENGINE_GPT2_WEIGHTS_H_
+#endif  // ABLATE_WORKER_ENGINE_MODEL_WEIGHTS_H_

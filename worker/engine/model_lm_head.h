@@ -8,8 +8,8 @@
 // vocab_slice float32 values (plus the same in the compute dtype).
 //
 // Thread-safety: a pure function of its arguments.
-#ifndef ABLATE_WORKER_ENGINE_GPT2_LM_HEAD_H_
-#define ABLATE_WORKER_ENGINE_GPT2_LM_HEAD_H_
+#ifndef ABLATE_WORKER_ENGINE_MODEL_LM_HEAD_H_
+#define ABLATE_WORKER_ENGINE_MODEL_LM_HEAD_H_
 
 #include <torch/torch.h>
 
@@ -31,4 +31,4 @@ torch::Tensor SlicedNll(const torch::Tensor& h, const torch::Tensor& targets,
 
 }  // namespace ablate::engine::internal
 
-#endif  // ABLATE_WORKER_ENGINE_GPT2_LM_HEAD_H_
+#endif  // ABLATE_WORKER_ENGINE_MODEL_LM_HEAD_H_

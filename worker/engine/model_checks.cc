@@ -1,5 +1,5 @@
 // Copyright: the ablate authors.
-#include "worker/engine/gpt2_checks.h"
+#include "worker/engine/model_checks.h"
 
 #include <utility>
 #include <vector>
@@ -19,20 +19,20 @@ absl::Status CheckTensor(const std::string& name, const torch::Tensor& t,
                          const std::vector<int64_t>& shape) {
   if (!t.defined())
     return absl::InvalidArgumentError(
-        absl::StrCat("Gpt2: tensor ", name, " is missing"));
+        absl::StrCat("Model: tensor ", name, " is missing"));
   if (t.sizes().vec() != shape) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Gpt2: tensor ", name, " has shape ",
+        absl::StrCat("Model: tensor ", name, " has shape ",
                      Shape(t.sizes().vec()), ", expected ", Shape(shape)));
   }
   if (!t.is_floating_point()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Gpt2: tensor ", name, " is not floating point"));
+        absl::StrCat("Model: tensor ", name, " is not floating point"));
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckBlock(const Gpt2Block& b, int i, int64_t d) {
+absl::Status CheckBlock(const BlockWeights& b, int i, int64_t d) {
   const std::string p = absl::StrCat("h.", i, ".");
   const std::vector<std::pair<
       std::string, std::pair<const torch::Tensor*, std::vector<int64_t>>>>
@@ -59,19 +59,19 @@ absl::Status CheckBlock(const Gpt2Block& b, int i, int64_t d) {
 
 }  // namespace
 
-absl::Status CheckWeights(const Gpt2Weights& w) {
-  const Gpt2Config& c = w.config;
+absl::Status CheckWeights(const ModelWeights& w) {
+  const ModelConfig& c = w.config;
   if (c.n_layer <= 0 || c.n_head <= 0 || c.n_embd <= 0 || c.n_positions <= 0 ||
       c.vocab_size <= 0 || !(c.layer_norm_epsilon > 0)) {
-    return absl::InvalidArgumentError("Gpt2: config values must be positive");
+    return absl::InvalidArgumentError("Model: config values must be positive");
   }
   if (c.n_embd % c.n_head != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Gpt2: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head));
+        "Model: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head));
   }
   if (static_cast<int>(w.blocks.size()) != c.n_layer) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Gpt2: ", w.blocks.size(), " blocks for n_layer ", c.n_layer));
+        "Model: ", w.blocks.size(), " blocks for n_layer ", c.n_layer));
   }
   const int64_t d = c.n_embd;
   for (auto s : {CheckTensor("wte.weight", w.wte, {c.vocab_size, d}),
@@ -122,7 +122,7 @@ absl::Status CheckDType(DType dtype, const torch::Device& device) {
   return absl::OkStatus();
 }
 
-absl::Status CheckChunks(const torch::Tensor& chunks, const Gpt2Config& c) {
+absl::Status CheckChunks(const torch::Tensor& chunks, const ModelConfig& c) {
   if (!chunks.defined() || chunks.dim() != 2) {
     return absl::InvalidArgumentError(
         "chunks must be a [n_chunks, seq_len] tensor");
@@ -149,7 +149,7 @@ absl::Status CheckChunks(const torch::Tensor& chunks, const Gpt2Config& c) {
   return absl::OkStatus();
 }
 
-absl::Status CheckMasks(absl::Span<const HeadMask> masks, const Gpt2Config& c) {
+absl::Status CheckMasks(absl::Span<const HeadMask> masks, const ModelConfig& c) {
   const int total = c.n_heads_total();
   for (size_t i = 0; i < masks.size(); ++i) {
     for (int head : masks[i]) {

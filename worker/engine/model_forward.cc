@@ -1,5 +1,5 @@
 // Copyright: the ablate authors.
-#include "worker/engine/gpt2_forward.h"
+#include "worker/engine/model_forward.h"
 
 #include <torch/version.h>
 
@@ -46,7 +46,7 @@ torch::Tensor CausalAttention(const torch::Tensor& q, const torch::Tensor& k,
 
 }  // namespace
 
-DeviceModel ToDevice(const Gpt2Weights& weights, torch::Device device,
+DeviceModel ToDevice(const ModelWeights& weights, torch::Device device,
                      torch::ScalarType dtype) {
   auto move = [&](const torch::Tensor& t) {
     return t.to(device, dtype).contiguous();
@@ -55,8 +55,8 @@ DeviceModel ToDevice(const Gpt2Weights& weights, torch::Device device,
   m.config = weights.config;
   m.wte = move(weights.wte);
   m.wpe = move(weights.wpe);
-  for (const Gpt2Block& b : weights.blocks) {
-    m.blocks.push_back(Gpt2Block{
+  for (const BlockWeights& b : weights.blocks) {
+    m.blocks.push_back(BlockWeights{
         move(b.ln_1_weight), move(b.ln_1_bias), move(b.attn_c_attn_weight),
         move(b.attn_c_attn_bias), move(b.attn_c_proj_weight),
         move(b.attn_c_proj_bias), move(b.ln_2_weight), move(b.ln_2_bias),
@@ -77,7 +77,7 @@ torch::Tensor Embed(const DeviceModel& m, const torch::Tensor& tokens) {
 
 torch::Tensor AttentionZ(const DeviceModel& m, int layer,
                          const torch::Tensor& x) {
-  const Gpt2Block& blk = m.blocks[layer];
+  const BlockWeights& blk = m.blocks[layer];
   const int64_t B = x.size(0), T = x.size(1), H = m.config.n_head,
                 dh = m.config.d_head();
   torch::Tensor h = LayerNorm(m, x, blk.ln_1_weight, blk.ln_1_bias);
@@ -99,7 +99,7 @@ torch::Tensor AblateHeads(const torch::Tensor& z, const torch::Tensor& keep,
 
 torch::Tensor BlockTail(const DeviceModel& m, int layer, const torch::Tensor& x,
                         const torch::Tensor& z) {
-  const Gpt2Block& blk = m.blocks[layer];
+  const BlockWeights& blk = m.blocks[layer];
   torch::Tensor a =
       Linear(z, blk.attn_c_proj_weight, blk.attn_c_proj_bias);  // [B, T, d]
   a.add_(x);  // residual; a is fresh, so x (maybe a cached tensor) is untouched

@@ -14,28 +14,28 @@
 // n_embd, H heads, dh = d / H.
 //
 // Thread-safety: pure functions of their arguments.
-#ifndef ABLATE_WORKER_ENGINE_GPT2_FORWARD_H_
-#define ABLATE_WORKER_ENGINE_GPT2_FORWARD_H_
+#ifndef ABLATE_WORKER_ENGINE_MODEL_FORWARD_H_
+#define ABLATE_WORKER_ENGINE_MODEL_FORWARD_H_
 
 #include <torch/torch.h>
 
 #include <vector>
 
-#include "worker/engine/gpt2_weights.h"
+#include "worker/engine/model_weights.h"
 
 namespace ablate::engine::internal {
 
 // The weights on the compute device in the compute dtype (same layout as
-// Gpt2Weights).
+// ModelWeights).
 struct DeviceModel {
-  Gpt2Config config;
+  ModelConfig config;
   torch::Tensor wte;  // [V, d], also the tied LM head
   torch::Tensor wpe;  // [n_positions, d]
-  std::vector<Gpt2Block> blocks;
+  std::vector<BlockWeights> blocks;
   torch::Tensor ln_f_weight, ln_f_bias;  // [d]
 };
 
-DeviceModel ToDevice(const Gpt2Weights& weights, torch::Device device,
+DeviceModel ToDevice(const ModelWeights& weights, torch::Device device,
                      torch::ScalarType dtype);
 
 // tokens [B, T] int64 -> residual stream entering block 0, [B, T, d].
@@ -60,4 +60,4 @@ torch::Tensor FinalNormPredicting(const DeviceModel& m, const torch::Tensor& x);
 
 }  // namespace ablate::engine::internal
 
-#endif  // ABLATE_WORKER_ENGINE_GPT2_FORWARD_H_
+#endif  // ABLATE_WORKER_ENGINE_MODEL_FORWARD_H_

@@ -1,5 +1,5 @@
 // Copyright: the ablate authors.
-#include "worker/engine/gpt2_lm_head.h"
+#include "worker/engine/model_lm_head.h"
 
 #include <algorithm>
 #include <limits>

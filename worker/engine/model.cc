@@ -1,5 +1,5 @@
 // Copyright: the ablate authors.
-#include "worker/engine/gpt2.h"
+#include "worker/engine/model.h"
 
 #include <dlfcn.h>
 #if defined(__GLIBC__)
@@ -14,10 +14,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "worker/engine/gpt2_checks.h"
-#include "worker/engine/gpt2_forward.h"
-#include "worker/engine/gpt2_lm_head.h"
-#include "worker/engine/gpt2_masked.h"
+#include "worker/engine/model_checks.h"
+#include "worker/engine/model_forward.h"
+#include "worker/engine/model_lm_head.h"
+#include "worker/engine/model_masked.h"
 
 namespace ablate::engine {
 namespace {
@@ -40,7 +40,7 @@ torch::ScalarType ScalarType(DType dtype) {
 // Jobs sorted by first ablated layer (stable: equal layers keep the caller's
 // order).
 std::vector<MaskJob> MakeJobs(absl::Span<const HeadMask> masks,
-                              const Gpt2Config& c) {
+                              const ModelConfig& c) {
   std::vector<MaskJob> jobs(masks.size());
   for (size_t i = 0; i < masks.size(); ++i) {
     jobs[i].index = static_cast<int>(i);
@@ -142,7 +142,7 @@ int DefaultThreads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-struct Gpt2::Impl {
+struct Model::Impl {
   EngineOptions options;
   torch::Device device{torch::kCPU};
   internal::DeviceModel model;
@@ -163,9 +163,9 @@ struct Gpt2::Impl {
 // Rows per batch: the option, or as many as fit the activation budget. Per row
 // of T positions a block holds about 16 d-wide activations (x, z, qkv, the 4d
 // MLP twice, ...) and two [H, T, T] attention maps.
-int64_t Gpt2::Impl::BatchRows(int64_t seq_len) const {
+int64_t Model::Impl::BatchRows(int64_t seq_len) const {
   if (options.max_batch_rows > 0) return options.max_batch_rows;
-  const Gpt2Config& c = model.config;
+  const ModelConfig& c = model.config;
   const int64_t elem = model.wte.element_size();
   const int64_t per_row =
       seq_len * elem * (16LL * c.n_embd + 2LL * c.n_head * seq_len);
@@ -177,7 +177,7 @@ int64_t Gpt2::Impl::BatchRows(int64_t seq_len) const {
 
 // Position blocks of the LM head: 8M logits (32 MB in fp32) on cpu, 64M on
 // GPUs.
-internal::LmHeadOptions Gpt2::Impl::LmOptions() const {
+internal::LmHeadOptions Model::Impl::LmOptions() const {
   internal::LmHeadOptions lm;
   lm.vocab_slice = std::max<int64_t>(1, options.vocab_slice);
   const int64_t logits =
@@ -186,15 +186,15 @@ internal::LmHeadOptions Gpt2::Impl::LmOptions() const {
   return lm;
 }
 
-Replacements Gpt2::Impl::MakeReplacements(Method method,
+Replacements Model::Impl::MakeReplacements(Method method,
                                           const torch::Tensor& chunks,
                                           int64_t block,
                                           const CleanCache* only_cache) const {
-  const Gpt2Config& c = model.config;
+  const ModelConfig& c = model.config;
   const int64_t d = c.n_embd;
   Replacements repl;
   if (method != Method::kMean) {
-    for (const Gpt2Block& b : model.blocks) {
+    for (const BlockWeights& b : model.blocks) {
       torch::Tensor bias_v =
           b.attn_c_attn_bias.slice(0, 2 * d, 3 * d);  // [d]: b_V of all heads
       repl.push_back(
@@ -208,10 +208,10 @@ Replacements Gpt2::Impl::MakeReplacements(Method method,
 
 // mean: z_h averaged over every position of every chunk in the clean pass
 // (summed in fp32), from the cache when there is one block of chunks.
-Replacements Gpt2::Impl::MeanReplacements(const torch::Tensor& chunks,
+Replacements Model::Impl::MeanReplacements(const torch::Tensor& chunks,
                                           int64_t block,
                                           const CleanCache* only_cache) const {
-  const Gpt2Config& c = model.config;
+  const ModelConfig& c = model.config;
   Replacements repl;
   std::vector<torch::Tensor> sums(c.n_layer);
   auto add = [&](const CleanCache& cache) {
@@ -242,7 +242,7 @@ Replacements Gpt2::Impl::MeanReplacements(const torch::Tensor& chunks,
 // masks in batches of `per_batch`, so a batch holds at most max(batch rows,
 // block) rows.
 // Returns the per-block NLL of every mask (in the caller's order).
-std::vector<std::vector<double>> Gpt2::Impl::Run(
+std::vector<std::vector<double>> Model::Impl::Run(
     const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
     Method method, const EvalOptions& eval) const {
   const int64_t n_chunks = chunks.size(0), seq_len = chunks.size(1);
@@ -284,14 +284,14 @@ std::vector<std::vector<double>> Gpt2::Impl::Run(
   return blocks;
 }
 
-Gpt2::Gpt2(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Gpt2::~Gpt2() = default;
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
 
-const Gpt2Config& Gpt2::config() const { return impl_->model.config; }
-const EngineOptions& Gpt2::options() const { return impl_->options; }
+const ModelConfig& Model::config() const { return impl_->model.config; }
+const EngineOptions& Model::options() const { return impl_->options; }
 
-absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(
-    Gpt2Weights weights, const EngineOptions& options) {
+absl::StatusOr<std::unique_ptr<Model>> Model::Create(
+    ModelWeights weights, const EngineOptions& options) {
   try {
     absl::Status s = internal::CheckWeights(weights);
     if (!s.ok()) return s;
@@ -312,13 +312,13 @@ absl::StatusOr<std::unique_ptr<Gpt2>> Gpt2::Create(
     c10::InferenceMode guard;
     impl->model =
         internal::ToDevice(weights, *device, ScalarType(options.dtype));
-    return std::unique_ptr<Gpt2>(new Gpt2(std::move(impl)));
+    return std::unique_ptr<Model>(new Model(std::move(impl)));
   } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
-    return TorchError("Gpt2::Create", e);
+    return TorchError("Model::Create", e);
   }
 }
 
-absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(
+absl::StatusOr<std::vector<MaskNll>> Model::Evaluate(
     const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
     Method method, const EvalOptions& eval) const {
   try {
@@ -349,7 +349,7 @@ absl::StatusOr<std::vector<MaskNll>> Gpt2::Evaluate(
     }
     return out;
   } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
-    return TorchError("Gpt2::Evaluate", e);
+    return TorchError("Model::Evaluate", e);
   }
 }
 
