@@ -52,13 +52,6 @@ absl::Status NoArtifactStub(const Session& s) {
   return absl::FailedPreconditionError("upload: no ArtifactService connection");
 }
 
-// masks/s over the worker's completed tasks; null (shown "-") before its first one, so an
-// unknown rate is not mistaken for a stalled worker.
-nlohmann::json Throughput(const v1::WorkerInfo& w) {
-  if (w.masks_done() == 0 || w.masks_per_second() <= 0) return nullptr;
-  return w.masks_per_second();
-}
-
 }  // namespace
 
 absl::Status RunUpload(const Session& s, const std::string& path, bool text, const Output& out) {
@@ -96,20 +89,7 @@ absl::Status RunWorkers(const Session& s, Format format, const Output& out) {
     return st;
   }
   if (format == Format::kJson) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const v1::WorkerInfo& w : resp.workers()) {
-      std::vector<std::string> dtypes;
-      for (int d : w.dtypes()) dtypes.push_back(DTypeName(static_cast<v1::DType>(d)));
-      list.push_back({{"worker_id", w.worker_id()}, {"name", w.name()},
-                      {"device_kind", DeviceKindName(w.device_kind())}, {"device", w.device()},
-                      {"dtypes", dtypes}, {"memory_bytes", w.memory_bytes()},
-                      {"state", w.state()}, {"last_seen_unix_ms", w.last_seen_unix_ms()},
-                      {"masks_done", w.masks_done()},
-                      {"masks_per_second", Throughput(w)}, {"version", w.version()},
-                      {"current_task_id", w.current_task_id()},
-                      {"jobs_backed_off", w.jobs_backed_off()}});
-    }
-    *out.out << list.dump(2) << "\n";
+    *out.out << WorkersJson(resp).dump(2) << "\n";
     return absl::OkStatus();
   }
   Table t;
@@ -124,7 +104,7 @@ absl::Status RunWorkers(const Session& s, Format format, const Output& out) {
               TextCell(absl::StrJoin(dtypes, ",")),
               NumCell(static_cast<double>(w.memory_bytes()) / (1 << 30), 1), TextCell(w.state()),
               TextCell(w.current_task_id()), IntCell(w.masks_done()),
-              Throughput(w).is_null() ? Cell{"-", "", true} : NumCell(w.masks_per_second(), 2),
+              w.masks_done() == 0 || w.masks_per_second() <= 0 ? Cell{"-", "", true} : NumCell(w.masks_per_second(), 2),
               IntCell(w.jobs_backed_off()), TextCell(TimeString(w.last_seen_unix_ms())),
               TextCell(w.version())});
   }

@@ -71,6 +71,12 @@ absl::Status RunStats(const Session& s, const std::string& job_id, Format format
 absl::Status RunLayers(const Session& s, const std::string& job_id,
                        const std::string& series_file, Format format, const Output& out);
 
+// `ablate compare A B`: the two jobs' per-head deltas and ranks side by side (sorted, the
+// first `top` rows when top > 0) and their correlation. Errors: CompareJobs's (different
+// shapes: INVALID_ARGUMENT, exit 2).
+absl::Status RunCompare(const Session& s, const std::string& job_a, const std::string& job_b,
+                        CompareSort sort, int top, Format format, const Output& out);
+
 // `ablate upload`: uploads a checkpoint folder (or, with `text`, one text file) as a
 // content-addressed artifact, resuming an interrupted upload; prints the digest last.
 absl::Status RunUpload(const Session& s, const std::string& path, bool text, const Output& out);

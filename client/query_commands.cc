@@ -118,17 +118,7 @@ absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort
   }
   const std::vector<v1::HeadRow> rows = SortHeads(table, sort, top);
   const std::vector<v1::HeadRow> negative = NegativeHeads(table);
-  json j = {{"baseline_ppl", table.baseline_ppl()},
-            {"n_tokens_scored", table.n_tokens_scored()},
-            {"n_layer", table.n_layer()},
-            {"n_head", table.n_head()},
-            {"heads", HeadRowsJson(rows)},
-            {"negative_heads", HeadRowsJson(negative)}};
-  if (table.ci() > 0) {
-    j["ci"] = table.ci();
-    j["bootstrap"] = table.bootstrap();
-    j["seed"] = table.seed();
-  }
+  const json j = HeadTableJson(table, sort, top);
   const std::string preface = absl::StrCat(
       "Baseline PPL ", Fixed(table.baseline_ppl(), 3), " (", table.n_tokens_scored(),
       " tokens scored); ", table.n_layer(), " layers x ", table.n_head(),

@@ -48,6 +48,21 @@ nlohmann::json StatsJson(const v1::DistributionStats& stats);
 nlohmann::json LayersJson(const v1::LayerTable& layers);
 nlohmann::json CorrelationJson(const v1::Correlation& corr);
 nlohmann::json JobJson(const v1::Job& job);
+// `ablate heads --format json`: baseline, shape, the sorted (top) rows and the negative heads.
+nlohmann::json HeadTableJson(const v1::HeadTable& table, HeadSort sort, int top);
+// `ablate workers --format json`: one object per worker (masks_per_second null before its
+// first completed task).
+nlohmann::json WorkersJson(const v1::ListWorkersResponse& workers);
+
+// --sort of `ablate compare`: shift = largest |rank_shift| first, a / b = by rank in that job,
+// layer = (layer, head) order. Ties keep (layer, head) order.
+enum class CompareSort { kShift, kA, kB, kLayer };
+absl::StatusOr<CompareSort> ParseCompareSort(const std::string& name);
+std::vector<v1::CompareRow> SortComparison(const v1::Comparison& cmp, CompareSort sort, int top);
+Table CompareTable(const std::vector<v1::CompareRow>& rows);
+// `ablate compare --format json`: the jobs, the shape, `rows` (as sorted) and the correlation
+// (null when undefined).
+nlohmann::json ComparisonJson(const v1::Comparison& cmp, const std::vector<v1::CompareRow>& rows);
 
 // Lower-case names of enum values: "running", "zero_folded", "full", "fp32", "cuda".
 std::string StateName(v1::JobState s);

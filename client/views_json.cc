@@ -199,4 +199,47 @@ json JobJson(const v1::Job& job) {
           {"finished_unix_ms", job.finished_unix_ms()}};
 }
 
+json HeadTableJson(const v1::HeadTable& table, HeadSort sort, int top) {
+  json j = {{"baseline_ppl", table.baseline_ppl()},
+            {"n_tokens_scored", table.n_tokens_scored()},
+            {"n_layer", table.n_layer()},
+            {"n_head", table.n_head()},
+            {"heads", HeadRowsJson(SortHeads(table, sort, top))},
+            {"negative_heads", HeadRowsJson(NegativeHeads(table))}};
+  if (table.ci() > 0) {
+    j["ci"] = table.ci();
+    j["bootstrap"] = table.bootstrap();
+    j["seed"] = table.seed();
+  }
+  return j;
+}
+
+// masks/s over the worker's completed tasks; null (shown "-") before its first one, so an
+// unknown rate is not mistaken for a stalled worker.
+namespace {
+
+json WorkerThroughputJson(const v1::WorkerInfo& w) {
+  if (w.masks_done() == 0 || w.masks_per_second() <= 0) return nullptr;
+  return w.masks_per_second();
+}
+
+}  // namespace
+
+json WorkersJson(const v1::ListWorkersResponse& workers) {
+  json list = json::array();
+  for (const v1::WorkerInfo& w : workers.workers()) {
+    std::vector<std::string> dtypes;
+    for (int d : w.dtypes()) dtypes.push_back(DTypeName(static_cast<v1::DType>(d)));
+    list.push_back({{"worker_id", w.worker_id()}, {"name", w.name()},
+                    {"device_kind", DeviceKindName(w.device_kind())}, {"device", w.device()},
+                    {"dtypes", dtypes}, {"memory_bytes", w.memory_bytes()},
+                    {"state", w.state()}, {"last_seen_unix_ms", w.last_seen_unix_ms()},
+                    {"masks_done", w.masks_done()},
+                    {"masks_per_second", WorkerThroughputJson(w)}, {"version", w.version()},
+                    {"current_task_id", w.current_task_id()},
+                    {"jobs_backed_off", w.jobs_backed_off()}});
+  }
+  return list;
+}
+
 }  // namespace ablate::client

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/artifact_service.h"
 #include "server/rpc.h"
+#include "storage/compare.h"
 #include "storage/ids.h"
 #include "storage/job_spec.h"
 #include "storage/queries.h"
@@ -188,6 +189,15 @@ grpc::Status AblationServiceImpl::GetCorrelation(grpc::ServerContext* context,
                                                  v1::Correlation* response) {
   return HandleRpc(*auth_, context, Role::kClient, "GetCorrelation", [&]() -> absl::Status {
     ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryCorrelation(*store_, *request));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AblationServiceImpl::CompareJobs(grpc::ServerContext* context,
+                                              const v1::CompareRequest* request,
+                                              v1::Comparison* response) {
+  return HandleRpc(*auth_, context, Role::kClient, "CompareJobs", [&]() -> absl::Status {
+    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryComparison(*store_, *request));
     return absl::OkStatus();
   });
 }

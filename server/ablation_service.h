@@ -60,6 +60,9 @@ class AblationServiceImpl final : public ablate::v1::AblationService::Service {
   grpc::Status GetCorrelation(grpc::ServerContext* context,
                               const ablate::v1::CorrelationRequest* request,
                               ablate::v1::Correlation* response) override;
+  grpc::Status CompareJobs(grpc::ServerContext* context,
+                           const ablate::v1::CompareRequest* request,
+                           ablate::v1::Comparison* response) override;
   grpc::Status ListWorkers(grpc::ServerContext* context,
                            const ablate::v1::ListWorkersRequest* request,
                            ablate::v1::ListWorkersResponse* response) override;

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -175,6 +176,38 @@ TEST_F(CliTest, EveryQueryInEveryFormat) {
   r = Run({"layers", "job-1", "--series", (dir_ / "series.txt").string()});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("Pearson r"), std::string::npos);
+}
+
+TEST_F(CliTest, CompareInEveryFormat) {
+  // job-ind's deltas are job-1's reversed: head i of A meets head 11 - i's delta in B.
+  Result r = Run({"compare", "job-1", "job-ind", "--format", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["job_a"], "job-1");
+  EXPECT_EQ(j["n_layer"], 3);
+  ASSERT_EQ(j["rows"].size(), 12u);
+  int previous = 1 << 20;
+  for (const nlohmann::json& row : j["rows"]) {  // Default sort: largest |rank shift| first.
+    EXPECT_LE(std::abs(row["rank_shift"].get<int>()), previous);
+    previous = std::abs(row["rank_shift"].get<int>());
+    EXPECT_EQ(row["rank_shift"], row["rank_b"].get<int>() - row["rank_a"].get<int>());
+  }
+  EXPECT_TRUE(j["correlation"].contains("spearman_rho"));
+  r = Run({"compare", "job-1", "job-ind", "--sort", "layer", "--top", "2", "--format", "csv"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // Head (0,0): delta 0.5 is rank 2 in A (1.2 is first); in B it has 0.003, rank 9.
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')),
+            "layer,head,delta_a,delta_b,rank_a,rank_b,rank_shift");
+  EXPECT_NE(r.out.find("\n0,0,0.5,0.003,2,9,7\n"), std::string::npos) << r.out;
+  r = Run({"compare", "job-1", "job-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("Spearman rho 1.0000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| rank shift |"), std::string::npos) << r.out;
+  r = Run({"compare", "job-1", "job-fail"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("different shapes"), std::string::npos) << r.err;
+  EXPECT_EQ(Run({"compare", "job-1", "nope"}).code, 3);
+  EXPECT_EQ(Run({"compare", "job-1"}).code, 2);
 }
 
 TEST_F(CliTest, ListAndCancel) {

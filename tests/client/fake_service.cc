@@ -1,8 +1,10 @@
 #include "tests/client/fake_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
+#include "proto/analysis/compare.h"
 #include "proto/analysis/correlation.h"
 #include "proto/analysis/cumulative_order.h"
 #include "proto/analysis/distribution.h"
@@ -215,6 +217,52 @@ grpc::Status FakeAblationService::GetHeadTable(grpc::ServerContext* ctx, const v
     r->set_head(h.head);
     r->set_ppl(h.ppl);
     r->set_delta(h.delta);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeAblationService::CompareJobs(grpc::ServerContext* ctx,
+                                              const v1::CompareRequest* req,
+                                              v1::Comparison* resp) {
+  if (grpc::Status s = Check(ctx); !s.ok()) return s;
+  v1::Job a, b;
+  if (grpc::Status s = Find(req->job_a(), &a); !s.ok()) return s;
+  if (grpc::Status s = Find(req->job_b(), &b); !s.ok()) return s;
+  if (req->job_a() == "job-fail" || req->job_b() == "job-fail") {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "jobs of different shapes cannot be compared");
+  }
+  auto deltas = [](const std::string& id) {
+    std::vector<double> d = kDeltas;
+    if (id == "job-ind") std::reverse(d.begin(), d.end());
+    return d;
+  };
+  const std::vector<double> da = deltas(req->job_a()), db = deltas(req->job_b());
+  auto rows = analysis::CompareDeltas(da, db);
+  if (!rows.ok()) return Invalid(rows.status());
+  resp->set_job_a(req->job_a());
+  resp->set_job_b(req->job_b());
+  resp->set_n_layer(kLayers);
+  resp->set_n_head(kHeads);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    v1::CompareRow* r = resp->add_rows();
+    r->set_layer(static_cast<int>(i) / kHeads);
+    r->set_head(static_cast<int>(i) % kHeads);
+    r->set_delta_a((*rows)[i].delta_a);
+    r->set_delta_b((*rows)[i].delta_b);
+    r->set_rank_a((*rows)[i].rank_a);
+    r->set_rank_b((*rows)[i].rank_b);
+    r->set_rank_shift((*rows)[i].rank_shift);
+  }
+  auto pearson = analysis::Pearson(da, db);
+  auto spearman = analysis::Spearman(da, db);
+  if (pearson.ok() && spearman.ok()) {
+    v1::Correlation* c = resp->mutable_correlation();
+    c->set_n(pearson->n);
+    c->set_pearson_r(pearson->coefficient);
+    c->set_pearson_p(pearson->p_value);
+    c->set_spearman_rho(spearman->coefficient);
+    c->set_spearman_p(spearman->p_value);
   }
   return grpc::Status::OK;
 }

@@ -1,7 +1,7 @@
 // A fake AblationService serving canned results, for client tests on loopback.
 //
 // Jobs: "job-1" (succeeded, full sweep, 3 layers x 4 heads, baseline PPL 20), "job-ind"
-// (succeeded, individual sweep: no curve), "job-fail" (failed), "job-run" (running; WatchJob
+// (succeeded, individual sweep: no curve; its deltas are job-1's reversed in CompareJobs), "job-fail" (failed), "job-run" (running; WatchJob
 // streams progress, then success). Unknown ids: NOT_FOUND. Derived tables are computed from
 // the canned deltas and curve with ablate_analysis, as the real server does.
 #ifndef ABLATE_TESTS_CLIENT_FAKE_SERVICE_H_
@@ -62,6 +62,10 @@ class FakeAblationService final : public v1::AblationService::Service {
   grpc::Status GetLayerTable(grpc::ServerContext*, const v1::JobQuery*, v1::LayerTable*) override;
   grpc::Status GetCorrelation(grpc::ServerContext*, const v1::CorrelationRequest*,
                               v1::Correlation*) override;
+  // "job-1" vs "job-ind": the canned deltas against them reversed (ranks and correlation from
+  // ablate_analysis); "job-fail" on either side: INVALID_ARGUMENT (a different shape).
+  grpc::Status CompareJobs(grpc::ServerContext*, const v1::CompareRequest*,
+                           v1::Comparison*) override;
 
  private:
   grpc::Status Check(grpc::ServerContext* ctx) const;

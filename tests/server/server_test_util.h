@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -66,6 +67,8 @@ class FakeWorker {
     int wait_ms = 200;
     bool heartbeat = true;  // One heartbeat per task before completing.
     std::chrono::milliseconds work{0};  // Pretend to compute this long per task.
+    // The PPL reported for each mask.
+    std::function<double(ablate::v1::Phase, int)> ppl = FakePpl;
   };
 
   FakeWorker(std::shared_ptr<grpc::Channel> channel, Options options)
@@ -135,7 +138,7 @@ class FakeWorker {
       if (answer.cancelled() || answer.lease_lost()) return;
     }
     ablate::v1::CompleteTaskRequest complete;
-    FillFakeResults(task, worker_id, &complete);
+    FillFakeResults(task, worker_id, &complete, options_.ppl);
     ablate::v1::CompleteTaskResponse done;
     if (stub_->CompleteTask(Ctx(options_.token).get(), complete, &done).ok()) {
       ++tasks_done_;
