@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/rpc.h"
+#include "client/spec_yaml.h"
 #include "client/views.h"
 #include "nlohmann/json.hpp"
 
@@ -33,49 +34,35 @@ std::string Unquote(absl::string_view v) {
   return std::string(v);
 }
 
-// Flat YAML: "key: value" per line; values kept as strings.
-absl::StatusOr<json> ParseFlatYaml(const std::string& text, const std::string& path) {
-  json out = json::object();
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_no;
-    absl::string_view s = absl::StripAsciiWhitespace(line);
-    if (s.empty() || s.front() == '#' || s == "---") continue;
-    const size_t colon = s.find(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_no, ": expected 'key: value'"));
-    }
-    absl::string_view value = s.substr(colon + 1);
-    const bool quoted = !absl::StripLeadingAsciiWhitespace(value).empty() &&
-                        (absl::StripLeadingAsciiWhitespace(value).front() == '"' ||
-                         absl::StripLeadingAsciiWhitespace(value).front() == '\'');
-    if (const size_t hash = value.find(" #"); !quoted && hash != absl::string_view::npos) {
-      value = value.substr(0, hash);
-    }
-    out[std::string(absl::StripAsciiWhitespace(s.substr(0, colon)))] = Unquote(value);
-  }
-  return out;
+// What a value is, for errors: "'abc'", "a list", "a mapping".
+std::string Describe(const json& v) {
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "a mapping";
+  if (v.is_null()) return "nothing";
+  return absl::StrCat("'", v.is_string() ? v.get<std::string>() : v.dump(), "'");
 }
 
 absl::StatusOr<int> GetInt(const json& v, const std::string& key) {
   int out = 0;
   if (v.is_number_integer()) return v.get<int>();
   if (v.is_string() && absl::SimpleAtoi(v.get<std::string>(), &out)) return out;
-  return absl::InvalidArgumentError(absl::StrCat("spec: ", key, " must be an integer"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("spec: ", key, " must be an integer, got ", Describe(v)));
 }
 
 absl::StatusOr<bool> GetBool(const json& v, const std::string& key) {
   bool out = false;
   if (v.is_boolean()) return v.get<bool>();
   if (v.is_string() && absl::SimpleAtob(v.get<std::string>(), &out)) return out;
-  return absl::InvalidArgumentError(absl::StrCat("spec: ", key, " must be true or false"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("spec: ", key, " must be true or false, got ", Describe(v)));
 }
 
 absl::StatusOr<std::string> GetString(const json& v, const std::string& key) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number()) return v.dump();
-  return absl::InvalidArgumentError(absl::StrCat("spec: ", key, " must be a string"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("spec: ", key, " must be a single value, got ", Describe(v)));
 }
 
 absl::StatusOr<std::vector<std::pair<int, int>>> GetOrder(const json& v) {
@@ -83,8 +70,12 @@ absl::StatusOr<std::vector<std::pair<int, int>>> GetOrder(const json& v) {
   std::vector<std::pair<int, int>> out;
   if (!v.is_array()) return absl::InvalidArgumentError("spec: cumulative_order must be a list");
   for (const json& e : v) {
-    if (e.is_array() && e.size() == 2 && e[0].is_number_integer() && e[1].is_number_integer()) {
-      out.emplace_back(e[0].get<int>(), e[1].get<int>());
+    if (e.is_array() && e.size() == 2) {  // [L, H]; YAML gives the numbers as strings.
+      absl::StatusOr<int> layer = GetInt(e[0], "cumulative_order layer");
+      if (!layer.ok()) return layer.status();
+      absl::StatusOr<int> head = GetInt(e[1], "cumulative_order head");
+      if (!head.ok()) return head.status();
+      out.emplace_back(*layer, *head);
     } else if (e.is_string()) {
       absl::StatusOr<std::vector<std::pair<int, int>>> one = ParseHeadList(e.get<std::string>());
       if (!one.ok()) return one.status();
@@ -184,7 +175,7 @@ absl::StatusOr<SubmitOptions> LoadSpecFile(const std::string& path) {
       return absl::InvalidArgumentError(absl::StrCat("spec file ", path, " is not a JSON object"));
     }
   } else {
-    absl::StatusOr<json> yaml = ParseFlatYaml(*text, path);
+    absl::StatusOr<json> yaml = ParseYamlSpec(*text, path);
     if (!yaml.ok()) return yaml.status();
     doc = *std::move(yaml);
   }

@@ -1,8 +1,10 @@
 // Building a SubmitJobRequest from `ablate submit` flags and/or a spec file, with the model's
 // shape from its config.json and the SHA-256 fingerprints of the checkpoint and the text.
 //
-// Spec files: JSON (an object) or a flat YAML subset (one `key: value` per line, `#` comments,
-// optional quotes; no nesting, lists only as `[a, b]` on one line). Keys, with `-` or `_`:
+// Spec files: JSON (an object) or YAML (read with yaml-cpp: comments, quotes, block and flow
+// lists, multi-line strings), one flat mapping of settings; nested mappings, unknown keys,
+// duplicate keys and values of the wrong type are errors naming the file and line. Keys, with
+// `-` or `_`:
 //   model, text, n_chunks, seq_len, method, sweep, dtype, priority, device_kind,
 //   masks_per_task, request_id, name, dataset_name, bos_per_chunk, max_attempts, upload,
 //   cumulative_order (list of "L.H" strings, or in JSON also [[layer, head], ...]).
@@ -45,7 +47,7 @@ struct SubmitOptions {
   void FillFrom(const SubmitOptions& other);
 };
 
-// Parses a spec file (JSON or the YAML subset). Errors (InvalidArgument): unreadable file,
+// Parses a spec file (JSON or YAML). Errors (InvalidArgument): unreadable file,
 // syntax, unknown key, wrong value type.
 absl::StatusOr<SubmitOptions> LoadSpecFile(const std::string& path);
 
