@@ -56,7 +56,7 @@ void AddSubmit(CLI::App& app, Action* action, ac::SubmitOptions* o, std::string*
                        "Prepend <|endoftext|> to each chunk");
   c->add_flag_function("--upload", [o](int64_t n) { o->upload = n > 0; },
                        "Upload the model folder (resumable, once per content); workers fetch it");
-  c->add_option("--spec", *spec, "Job spec file, JSON or flat YAML (flags override it)");
+  c->add_option("--spec", *spec, "Job spec file, JSON or YAML (flags override it)");
   c->add_flag("--wait", *wait, "Watch the job until it ends");
   c->callback([=] {
     *action = [=](const ac::Session& s, const ac::Output& out) {
@@ -78,7 +78,7 @@ struct Flags {
   int top = 0, limit = 0;
   double timeout_s = 30, reconnect_s = 300;
   bool wait = false, upload_text = false;
-  std::string upload_path;
+  std::string upload_path, job_b, compare_sort = "shift";
   double ci = 0;  // Bootstrap intervals: 0 = the server's defaults (0.95, 10000, fixed seed).
   int bootstrap = 0;
   uint64_t seed = 0;
@@ -188,6 +188,25 @@ void AddQueryCommands(CLI::App& app, Flags* f, Action* action) {
   });
 }
 
+void AddCompareCommand(CLI::App& app, Flags* f, Action* action) {
+  CLI::App* c = app.add_subcommand(
+      "compare", "Two jobs of the same shape head by head: dPPL, ranks, rank shift, Spearman");
+  c->add_option("job_a", f->job, "Job A")->required();
+  c->add_option("job_b", f->job_b, "Job B")->required();
+  c->add_option("--top", f->top, "Only the first N rows (0 = all)")->check(CLI::NonNegativeNumber);
+  c->add_option("--sort", f->compare_sort,
+                "shift (largest |rank shift| first) | a | b (by rank in that job) | layer")
+      ->check(CLI::IsMember({"shift", "a", "b", "layer"}))
+      ->capture_default_str();
+  AddFormat(c, &f->format);
+  c->callback([=] {
+    *action = [=](auto& s, auto& o) {
+      return ac::RunCompare(s, f->job, f->job_b, *ac::ParseCompareSort(f->compare_sort), f->top,
+                            FormatOf(f->format), o);
+    };
+  });
+}
+
 void AddReportCommand(CLI::App& app, Flags* f, Action* action) {
   CLI::App* c = JobCommand(app, "report", "Markdown report + SVG figures of a finished job", f);
   c->add_option("--series", f->series, "Per-layer series file for the correlation");
@@ -220,6 +239,7 @@ int main(int argc, char** argv) {
   Action action;
   AddJobCommands(app, &f, &action);
   AddQueryCommands(app, &f, &action);
+  AddCompareCommand(app, &f, &action);
   AddReportCommand(app, &f, &action);
   try {
     app.parse(argc, argv);

@@ -242,7 +242,11 @@ std::vector<int> ReportCurveSteps(const ReportData& d) {
 std::string ReportMarkdown(const ReportData& d) {
   std::string md = absl::StrCat("# Attention-head ablation: ",
                                 d.job.spec().name().empty() ? d.job.id() : d.job.spec().name(),
-                                "\n\n");
+                                "\n\n",
+                                "Every quantity below (perplexity, the ablation conventions, dPPL, the "
+                                "cumulative order, thresholds, the Zipf fit, the layer statistics and "
+                                "correlations) is defined in the \"Definitions\" section of the ablate "
+                                "README.md.\n\n");
   Setup(d, &md);
   Individual(d, &md);
   Distribution(d, &md);

@@ -8,6 +8,9 @@ packages=(
   libspdlog-dev libabsl-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev
   libssl-dev libxml2-utils
+  libcpp-httplib-dev libyaml-cpp-dev
+  python3 python3-grpcio python3-grpc-tools python3-pandas python3-matplotlib
+  chromium nodejs
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,7 +25,8 @@ bool WritePortFile(const std::string& path, int port) {
 
 int main(int argc, char** argv) {
   ablate::server::ServerOptions options;
-  std::string client_token_file, worker_token_file, port_file, sync = "full", log_level = "info";
+  std::string client_token_file, worker_token_file, port_file, http_port_file;
+  std::string sync = "full", log_level = "info";
   int64_t max_lease_wait_ms = options.max_lease_wait.count();
   int64_t shutdown_grace_ms = options.shutdown_grace.count();
   options.listen = "127.0.0.1:7070";
@@ -78,6 +79,11 @@ int main(int argc, char** argv) {
   app.add_option("--sync", sync, "SQLite synchronous mode: full (power-loss safe) or normal")
       ->capture_default_str()->check(CLI::IsMember({"full", "normal"}));
   app.add_option("--port-file", port_file, "Write the bound port here once listening");
+  app.add_option("--http-listen", options.http_listen,
+                 "host:port of the read-only web dashboard and JSON API (off by default;"
+                 " same tokens and TLS certificate as the gRPC API)");
+  app.add_option("--http-port-file", http_port_file,
+                 "Write the dashboard's bound port here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -112,6 +118,10 @@ int main(int argc, char** argv) {
   }
   if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
     spdlog::error("cannot write port file {}", port_file);
+    return 1;
+  }
+  if (!http_port_file.empty() && !WritePortFile(http_port_file, (*server)->http_port())) {
+    spdlog::error("cannot write port file {}", http_port_file);
     return 1;
   }
   int signal_number = 0;

@@ -22,6 +22,16 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
   return buffer.str();
 }
 
+http::DashboardOptions DashboardOptionsOf(const ServerOptions& options) {
+  http::DashboardOptions dashboard;
+  dashboard.listen = options.http_listen;
+  dashboard.tokens_configured = !options.client_token.empty();
+  dashboard.allow_insecure = true;
+  dashboard.tls_cert_file = options.tls_cert_file;
+  dashboard.tls_key_file = options.tls_key_file;
+  return dashboard;
+}
+
 absl::Status CheckOptions(const ServerOptions& options) {
   if (options.db_path.empty()) return absl::InvalidArgumentError("db path is empty");
   if (!options.client_token.empty() && options.client_token == options.worker_token) {
@@ -35,6 +45,9 @@ absl::Status CheckOptions(const ServerOptions& options) {
   }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+  }
+  if (!options.http_listen.empty()) {
+    ABLATE_RETURN_IF_ERROR(http::CheckDashboardOptions(DashboardOptionsOf(options)));
   }
   return absl::OkStatus();
 }
@@ -92,6 +105,7 @@ absl::Status Server::Init() {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
   }
   grpc_->GetHealthCheckService()->SetServingStatus(true);
+  ABLATE_RETURN_IF_ERROR(StartDashboard());
   reaper_ = std::thread([this] { ReapLoop(); });
   spdlog::info("ablate-server listening on {} (port {}, TLS {}, client auth {}, worker auth {})",
                options_.listen, port_, options_.tls_cert_file.empty() ? "off" : "on",
@@ -99,6 +113,17 @@ absl::Status Server::Init() {
                auth_->open(Role::kWorker) ? "off" : "on");
   return absl::OkStatus();
 }
+
+absl::Status Server::StartDashboard() {
+  if (options_.http_listen.empty()) return absl::OkStatus();
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // Per-block results make large tables.
+  ABLATE_ASSIGN_OR_RETURN(http_, http::Dashboard::Start(DashboardOptionsOf(options_),
+                                                        grpc_->InProcessChannel(args)));
+  return absl::OkStatus();
+}
+
+int Server::http_port() const { return http_ == nullptr ? 0 : http_->port(); }
 
 std::string Server::dial_address() const {
   std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
@@ -131,6 +156,7 @@ void Server::Shutdown() {
   cv_.notify_all();
   if (grpc_ != nullptr) {
     grpc_->GetHealthCheckService()->SetServingStatus(false);
+    if (http_ != nullptr) http_->Stop();
     store_->notifier().Shutdown();  // Long polls and watch streams return now.
     grpc_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);
   }

@@ -29,6 +29,7 @@
 #include "server/ablation_service.h"
 #include "server/artifact_service.h"
 #include "server/auth.h"
+#include "server/http/dashboard.h"
 #include "server/worker_service.h"
 #include "storage/store.h"
 
@@ -50,6 +51,9 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{5000};
   WatchOptions watch;
   int max_message_bytes = 0;  // 0 = the dataset limit + 1 MiB.
+  // host:port of the read-only web dashboard and JSON API (server/http/dashboard.h);
+  // empty = none. Same tokens and certificate as the gRPC API.
+  std::string http_listen;
 };
 
 class Server {
@@ -61,6 +65,8 @@ class Server {
   ~Server();
 
   int port() const { return port_; }
+  // The dashboard's bound port; 0 without http_listen.
+  int http_port() const;
   // host:port a client on this machine can dial ("127.0.0.1:<port>" for a wildcard address).
   std::string dial_address() const;
   storage::Store& store() { return *store_; }
@@ -73,6 +79,7 @@ class Server {
  private:
   explicit Server(ServerOptions options) : options_(std::move(options)) {}
   absl::Status Init();
+  absl::Status StartDashboard();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials() const;
   void ReapLoop();
 
@@ -85,6 +92,7 @@ class Server {
   std::unique_ptr<WorkerServiceImpl> worker_;
   std::unique_ptr<ArtifactServiceImpl> artifact_service_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<http::Dashboard> http_;
   int port_ = 0;
 
   std::mutex mu_;
