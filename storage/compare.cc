@@ -16,7 +16,9 @@ namespace v1 = ::ablate::v1;
 absl::StatusOr<v1::HeadTable> LoadTable(Store& store, absl::string_view field,
                                         const std::string& job_id) {
   if (job_id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
-  absl::StatusOr<v1::HeadTable> table = QueryHeadTable(store, job_id);
+  v1::Uncertainty no_intervals;  // Only the deltas are compared: skip the bootstrap.
+  no_intervals.set_bootstrap(-1);
+  absl::StatusOr<v1::HeadTable> table = QueryHeadTable(store, job_id, no_intervals);
   if (!table.ok()) {
     return absl::Status(table.status().code(),
                         absl::StrCat(field, " ", job_id, ": ", table.status().message()));

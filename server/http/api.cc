@@ -130,10 +130,37 @@ httplib::Server::Handler Wrap(std::shared_ptr<Stub> stub, Handler handler) {
   };
 }
 
-v1::JobQuery Query(const httplib::Request& req) {
-  v1::JobQuery q;
-  q.set_job_id(req.matches[1].str());
-  return q;
+// ?ci=0.9&bootstrap=2000&seed=7 (the fields of v1::Uncertainty; absent = server defaults,
+// bootstrap=-1 = no intervals).
+grpc::Status UncertaintyParams(const httplib::Request& req, v1::Uncertainty* out) {
+  if (req.has_param("ci")) {
+    double ci = 0;
+    if (!absl::SimpleAtod(req.get_param_value("ci"), &ci) || !(ci > 0 && ci < 1)) {
+      return BadParam("ci", "must be a number in (0, 1)");
+    }
+    out->set_ci(ci);
+  }
+  if (req.has_param("bootstrap")) {
+    int n = 0;
+    if (!absl::SimpleAtoi(req.get_param_value("bootstrap"), &n) || n < -1) {
+      return BadParam("bootstrap", "must be an integer >= -1 (-1 = no intervals)");
+    }
+    out->set_bootstrap(n);
+  }
+  if (req.has_param("seed")) {
+    uint64_t seed = 0;
+    if (!absl::SimpleAtoi(req.get_param_value("seed"), &seed)) {
+      return BadParam("seed", "must be a non-negative integer");
+    }
+    out->set_seed(seed);
+  }
+  return grpc::Status::OK;
+}
+
+// The job of the path with the request's uncertainty parameters.
+grpc::Status Query(const httplib::Request& req, v1::JobQuery* q) {
+  q->set_job_id(req.matches[1].str());
+  return UncertaintyParams(req, q->mutable_uncertainty());
 }
 
 grpc::Status Jobs(const httplib::Request& req, Stub& stub, json* body) {
@@ -174,8 +201,10 @@ grpc::Status Heads(const httplib::Request& req, Stub& stub, json* body) {
   if (!sort.ok()) return FromAbsl(sort.status());
   int top = 0;
   if (grpc::Status st = IntParam(req, "top", 0, &top); !st.ok()) return st;
+  v1::JobQuery query;
+  if (grpc::Status st = Query(req, &query); !st.ok()) return st;
   v1::HeadTable table;
-  if (grpc::Status st = CallRpc(stub, &Stub::GetHeadTable, req, Query(req), &table); !st.ok()) {
+  if (grpc::Status st = CallRpc(stub, &Stub::GetHeadTable, req, query, &table); !st.ok()) {
     return st;
   }
   *body = client::HeadTableJson(table, *sort, top);
@@ -183,8 +212,10 @@ grpc::Status Heads(const httplib::Request& req, Stub& stub, json* body) {
 }
 
 grpc::Status Curve(const httplib::Request& req, Stub& stub, json* body) {
+  v1::JobQuery query;
+  if (grpc::Status st = Query(req, &query); !st.ok()) return st;
   v1::CumulativeCurve curve;
-  if (grpc::Status st = CallRpc(stub, &Stub::GetCumulativeCurve, req, Query(req), &curve);
+  if (grpc::Status st = CallRpc(stub, &Stub::GetCumulativeCurve, req, query, &curve);
       !st.ok()) {
     return st;
   }
@@ -198,6 +229,9 @@ grpc::Status Thresholds(const httplib::Request& req, Stub& stub, json* body) {
   std::vector<double> ratios;
   if (grpc::Status st = NumbersParam(req, "ratios", &ratios); !st.ok()) return st;
   for (double r : ratios) request.add_ratios(r);
+  if (grpc::Status st = UncertaintyParams(req, request.mutable_uncertainty()); !st.ok()) {
+    return st;
+  }
   v1::ThresholdTable table;
   if (grpc::Status st = CallRpc(stub, &Stub::GetThresholds, req, request, &table); !st.ok()) {
     return st;
@@ -207,8 +241,10 @@ grpc::Status Thresholds(const httplib::Request& req, Stub& stub, json* body) {
 }
 
 grpc::Status Stats(const httplib::Request& req, Stub& stub, json* body) {
+  v1::JobQuery query;
+  if (grpc::Status st = Query(req, &query); !st.ok()) return st;
   v1::DistributionStats stats;
-  if (grpc::Status st = CallRpc(stub, &Stub::GetDistribution, req, Query(req), &stats);
+  if (grpc::Status st = CallRpc(stub, &Stub::GetDistribution, req, query, &stats);
       !st.ok()) {
     return st;
   }
@@ -221,8 +257,10 @@ grpc::Status Stats(const httplib::Request& req, Stub& stub, json* body) {
 grpc::Status Layers(const httplib::Request& req, Stub& stub, json* body) {
   std::vector<double> series;
   if (grpc::Status st = NumbersParam(req, "series", &series); !st.ok()) return st;
+  v1::JobQuery query;
+  query.set_job_id(req.matches[1].str());
   v1::LayerTable layers;
-  if (grpc::Status st = CallRpc(stub, &Stub::GetLayerTable, req, Query(req), &layers);
+  if (grpc::Status st = CallRpc(stub, &Stub::GetLayerTable, req, query, &layers);
       !st.ok()) {
     return st;
   }

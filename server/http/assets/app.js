@@ -143,7 +143,7 @@ function attachTips(root) {
 function progressCell(job) {
   const p = job.progress, total = Math.max(1, p.masks_total);
   const frac = Math.min(1, p.masks_done / total);
-  return `<span class="bar"><span style="width:${(100 * frac).toFixed(1)}%"></span></span>` +
+  return `<span class="pbar"><span style="width:${(100 * frac).toFixed(1)}%"></span></span>` +
       `<span class="progress-text">${p.masks_done} / ${p.masks_total} ` +
       `(${(100 * frac).toFixed(1)}%)</span>`;
 }
@@ -159,8 +159,9 @@ function jobsTable(jobs) {
     `<a href="#/job/${encodeURIComponent(j.id)}">${esc(j.id)}</a>`, esc(j.name || ''),
     stateBadge(j.state), progressCell(j),
     j.progress.masks_per_second > 0 ? fixed(j.progress.masks_per_second, 2) : '-', eta(j),
-    esc(j.model.path || j.model.sha256.slice(0, 12)) +
-        ` <span class="note">${j.model.n_layer}x${j.model.n_head}</span>`,
+    `<span title="${esc(j.model.path)}">` +
+        esc(j.model.path.split('/').filter(Boolean).pop() || j.model.sha256.slice(0, 12)) +
+        `</span> <span class="note">${j.model.n_layer}x${j.model.n_head}</span>`,
     esc(j.method), esc(j.sweep), esc(timeString(j.created_unix_ms))]);
   return table(['job', 'name', 'state', 'progress', 'masks/s', 'ETA', 'model', 'method',
                 'sweep', 'created'], rows, [0, 0, 0, 0, 1, 1]);
@@ -598,9 +599,14 @@ async function workersPage(main, token0) {
 }
 
 // ---------- definitions (the README's section, compiled into the server) ----------
+// `code`, **bold** and *italic* (asterisks that open after a space and close before one, so
+// `L*H` stays a product); code spans are left as written.
 function inlineMarkdown(s) {
-  return esc(s).replace(/`([^`]+)`/g, '<code>$1</code>')
-      .replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>').replace(/\*([^*]+)\*/g, '<i>$1</i>');
+  return s.split('`').map((part, i) => {
+    if (i % 2 === 1) return `<code>${esc(part)}</code>`;
+    return esc(part).replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>')
+        .replace(/(^|[\s(])\*([^*\s](?:[^*]*[^*\s])?)\*(?=$|[\s.,;:)])/g, '$1<i>$2</i>');
+  }).join('');
 }
 function markdown(md) {
   const out = [];
