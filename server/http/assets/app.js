@@ -204,7 +204,8 @@ function setupTable(job) {
   return table(['', ''], rows);
 }
 
-function hasIntervals(rows) { return rows.some((r) => r.delta_lo != null); }
+// Intervals as the CLI's JSON has them: delta_ci, ratio_ci, max_heads_ci = [lo, hi].
+function hasIntervals(rows) { return rows.some((r) => r.delta_ci != null); }
 function hasAtp(rows) { return rows.some((r) => r.atp_delta != null); }
 function headRows(rows) {
   const ci = hasIntervals(rows), atp = hasAtp(rows);
@@ -214,7 +215,7 @@ function headRows(rows) {
   const body = rows.map((r, i) => {
     const c = [i + 1, headName(r.layer, r.head), r.ppl > 0 ? fixed(r.ppl, 3) : '-', pct(r.delta)];
     if (ci) {
-      c.push(r.delta_lo != null ? `${pct(r.delta_lo)} .. ${pct(r.delta_hi)}` : '-',
+      c.push(r.delta_ci ? `${pct(r.delta_ci[0])} .. ${pct(r.delta_ci[1])}` : '-',
              r.significant ? '<span class="sig">yes</span>' : 'no');
     }
     if (atp) c.push(pct(r.atp_delta), r.exact ? 'yes' : 'no');
@@ -253,11 +254,15 @@ function heatmapSvg(t) {
     const fill = divergingColor(symlog(r.delta, vmax, LINEAR_WITHIN));
     const x = left + r.head * cw, y = top + r.layer * ch;
     let tip = `${headName(r.layer, r.head)}: PPL ${fixed(r.ppl, 2)}, dPPL ${pct(r.delta)}`;
-    if (r.delta_lo != null) tip += ` [${pct(r.delta_lo)}, ${pct(r.delta_hi)}]`;
+    if (r.delta_ci) tip += ` [${pct(r.delta_ci[0])}, ${pct(r.delta_ci[1])}]`;
     b += `<rect class="cell" data-layer="${r.layer}" data-head="${r.head}" ` +
         `data-delta="${r.delta}" data-tip="${esc(tip)}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" ` +
         `width="${cw.toFixed(1)}" height="${ch.toFixed(1)}" fill="${fill}" stroke="white" ` +
         `stroke-width="0.5"><title>${esc(tip)}</title></rect>`;
+    if (r.significant) {  // The delta's interval excludes 0.
+      b += `<circle class="significant" cx="${(x + cw - 4).toFixed(1)}" cy="${(y + 4).toFixed(1)}" ` +
+          `r="1.8" fill="#222" pointer-events="none"/>`;
+    }
     if (labels) {
       const p = 100 * r.delta;
       b += text(x + cw / 2, y + ch / 2 + 3.5, p.toFixed(Math.abs(p) >= 99.95 ? 0 : 1), 'middle',
@@ -317,10 +322,10 @@ function curvePanel(curve, thr, f, title, cls) {
   b += `<defs><clipPath id="${clip}"><rect x="${f.left}" y="${f.top - 3}" ` +
       `width="${f.right - f.left + 3}" height="${f.bottom - f.top + 3}"/></clipPath></defs>`;
   const pts = curve.points.filter((p) => p.removed <= f.xMax + 1);
-  if (pts.some((p) => p.ratio_lo != null)) {
-    const upper = pts.map((p) => `${X(p.removed).toFixed(1)},${Y(p.ratio_hi).toFixed(1)}`);
+  if (pts.every((p) => p.ratio_ci)) {
+    const upper = pts.map((p) => `${X(p.removed).toFixed(1)},${Y(p.ratio_ci[1]).toFixed(1)}`);
     const lower = pts.slice().reverse().map(
-        (p) => `${X(p.removed).toFixed(1)},${Y(p.ratio_lo).toFixed(1)}`);
+        (p) => `${X(p.removed).toFixed(1)},${Y(p.ratio_ci[0]).toFixed(1)}`);
     b += `<polygon class="band" points="${upper.concat(lower).join(' ')}" fill="${CURVE}" ` +
         `fill-opacity="0.15" stroke="none" clip-path="url(#${clip})"/>`;
   }
@@ -452,7 +457,9 @@ async function jobResults(id, job) {
         (heads.negative_heads.length ? headRows(heads.negative_heads) : ''));
     out.push('<h2>10B. Distribution of effects</h2><div class="figures">' +
         `<div>${heatmapSvg(all)}<p class="note">colour: symmetric log scale, linear within ` +
-        `+-1%; hover a cell for its value</p></div><div>${statsTable(stats)}</div></div>`);
+        '+-1%; hover a cell for its value' + (hasIntervals(all.heads)
+            ? `; dot: the ${Math.round(100 * all.ci)}% interval of dPPL excludes 0` : '') +
+        `</p></div><div>${statsTable(stats)}</div></div>`);
     out.push('<h2>10D. Layers</h2><div class="figures"><div>' + layerBarsSvg(layers.layers) +
         '</div><div>' + table(['layer', 'mean dPPL', 'max dPPL', 'max head'],
             layers.layers.map((r) => [r.layer, pct(r.mean_delta), pct(r.max_delta), r.max_head]),
@@ -460,11 +467,11 @@ async function jobResults(id, job) {
   }
   if (cumulative) {
     const [curve, thr] = await Promise.all([api(q + '/curve'), api(q + '/thresholds')]);
-    const ci = thr.rows.some((t) => t.max_heads_lo != null);
+    const ci = thr.rows.some((t) => t.max_heads_ci);
     const rows = thr.rows.map((t) => {
       const r = [fixed(t.ratio, 2) + 'x', t.max_heads, fixed(100 * t.fraction, 1) + '%',
                  fixed(t.ppl_at_max, 3)];
-      if (ci) r.push(t.max_heads_lo != null ? `${t.max_heads_lo} .. ${t.max_heads_hi}` : '-');
+      if (ci) r.push(t.max_heads_ci ? `${t.max_heads_ci[0]} .. ${t.max_heads_ci[1]}` : '-');
       return r;
     });
     const headers = ['PPL ratio', 'max heads removable', 'of all heads', 'PPL at max'];
