@@ -491,7 +491,10 @@ async function jobPage(main, token0, id) {
     try {
       const job = await api('/api/jobs/' + encodeURIComponent(id));
       if (token0 !== pageToken) return;
-      document.getElementById('setup').innerHTML = '<h2>Setup</h2>' + setupTable(job);
+      document.getElementById('setup').innerHTML = '<h2>Setup</h2>' + setupTable(job) +
+          (job.state === 'succeeded' && job.sweep !== 'cumulative'
+              ? `<p><a href="#/compare?a=${encodeURIComponent(id)}">Compare with another job</a>` +
+                ' &middot; <a href="#/definitions">What these numbers mean</a></p>' : '');
       const finished = ['succeeded', 'failed', 'cancelled'].includes(job.state);
       if (job.state === 'succeeded' && !shownResults) {
         shownResults = true;
