@@ -11,8 +11,13 @@ packages=(
   libcpp-httplib-dev libyaml-cpp-dev
   python3 python3-grpcio python3-grpc-tools python3-pandas python3-matplotlib
   chromium nodejs
+  libpcre2-dev libicu-dev
 )
 missing=()
+# Node + npm run the tokenizer tests' reference (npm @huggingface/tokenizers); a machine that
+# already has them (e.g. from another source) keeps its own.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

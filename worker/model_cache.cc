@@ -46,7 +46,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(
   if (!sha.ok()) return sha.status();
   absl::StatusOr<engine::ModelWeights> weights = engine::LoadCheckpoint(dir);
   if (!weights.ok()) return MarkPermanent(weights.status());
-  absl::StatusOr<std::unique_ptr<engine::Tokenizer>> tokenizer = engine::Tokenizer::Load(dir);
+  absl::StatusOr<std::unique_ptr<engine::TextTokenizer>> tokenizer = engine::LoadTokenizer(dir);
   if (!tokenizer.ok()) return MarkPermanent(tokenizer.status());
   auto model = std::make_shared<LoadedModel>();
   model->fingerprint.path = dir;

@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "worker/engine/model.h"
 #include "worker/engine/model_weights.h"
-#include "worker/engine/tokenizer.h"
+#include "worker/engine/text_tokenizer.h"
 
 namespace ablate::worker {
 
@@ -35,7 +35,7 @@ struct ModelFingerprint {
 struct LoadedModel {
   ModelFingerprint fingerprint;
   std::unique_ptr<engine::Model> engine;
-  std::unique_ptr<engine::Tokenizer> tokenizer;
+  std::unique_ptr<engine::TextTokenizer> tokenizer;  // tokenizer.json, else vocab.json + merges.txt
 };
 
 // Errors: missing folder or file (NotFound, not permanent: another worker may see the path);

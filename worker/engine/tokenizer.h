@@ -33,10 +33,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "worker/engine/text_tokenizer.h"
 
 namespace ablate::engine {
 
-class Tokenizer {
+class Tokenizer : public TextTokenizer {
  public:
   // The id of "<|endoftext|>" in GPT-2's vocabulary.
   static constexpr int kGpt2EndOfText = 50256;
@@ -57,22 +58,22 @@ class Tokenizer {
   Tokenizer& operator=(const Tokenizer&) = delete;
 
   // The token ids of text (any bytes).
-  std::vector<int> Encode(std::string_view text) const;
+  std::vector<int> Encode(std::string_view text) const override;
 
   // The bytes of the tokens, concatenated. Ids that name no token contribute
   // nothing (the reference also drops them). A cut through a multi-byte
   // character gives those raw bytes.
-  std::string Decode(absl::Span<const int> ids) const;
+  std::string Decode(absl::Span<const int> ids) const override;
 
   // One more than the largest id (50257 for GPT-2).
-  int vocab_size() const { return static_cast<int>(id_to_bytes_.size()); }
+  int vocab_size() const override { return static_cast<int>(id_to_bytes_.size()); }
 
   // The id of "<|endoftext|>", or -1 if the vocabulary has none.
-  int eot_id() const { return eot_id_; }
+  int eot_id() const override { return eot_id_; }
 
   // The id of a token given in vocab.json's spelling (byte-to-unicode
   // alphabet), or -1.
-  int TokenId(std::string_view token) const;
+  int TokenId(std::string_view token) const override;
 
  private:
   // What merging an adjacent pair of symbols gives, and when (lower rank
