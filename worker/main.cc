@@ -3,7 +3,8 @@
 // ablate-worker: flags -> options structs -> the ablate_worker library.
 //   ablate-worker --server ADDR [--device D] [--dtype T] [--threads N] [--token-file F] ...
 //   ablate-worker eval --model DIR --text FILE --n-chunks N --seq-len S --method M --sweep W
-//                      [--order FILE] [--device D] [--dtype T] [--threads N] [--bos] --out F
+//                      [--order FILE] [--device D] [--dtype T] [--threads N] [--bos]
+//                      [--block B] [--ci C] [--bootstrap N] [--seed S] --out F
 //   ablate-worker tokenize --model DIR --text FILE
 // Exit codes: 0 ok, 1 runtime error, 2 usage error. Each error is one line on stderr.
 #include <CLI/CLI.hpp>
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "proto/analysis/bootstrap.h"
 #include "worker/artifact_cache.h"
 #include "worker/connection.h"
 #include "worker/device_info.h"
@@ -50,6 +52,9 @@ struct Flags {
   std::string model, text, order, out, method, sweep;
   int n_chunks = 0, seq_len = 0;
   bool bos = false, quiet = false;
+  int block = 0, bootstrap = 10000;
+  double ci = 0.95;
+  uint64_t seed = ablate::analysis::kDefaultSeed;
 };
 
 int Fail(int code, const std::string& message) {
@@ -99,6 +104,10 @@ int RunEvalCommand(const Flags& f) {
   options.bos = f.bos;
   options.masks_per_batch = f.masks_per_batch;
   options.progress = !f.quiet;
+  options.block_tokens = f.block;
+  options.ci = f.ci;
+  options.bootstrap = f.bootstrap;
+  options.seed = f.seed;
   auto result = aw::RunEval(options);
   if (!result.ok()) return FailStatus(result.status());
   absl::Status written = aw::WriteJsonFile(f.out, *result);
@@ -240,6 +249,13 @@ void AddEvalFlags(CLI::App* eval, Flags* f) {
                    "Masks per engine call, grouped like a server job's masks_per_task "
                    "(0 = a whole phase)");
   eval->add_flag("--quiet", f->quiet, "No progress line on stderr");
+  eval->add_option("--block", f->block,
+                   "Scored tokens per block of the per-block NLL (0 = 64, at most seq-len - 1)")
+      ->capture_default_str();
+  eval->add_option("--ci", f->ci, "Bootstrap interval level")->capture_default_str();
+  eval->add_option("--bootstrap", f->bootstrap, "Bootstrap resamples (-1 = no intervals)")
+      ->capture_default_str();
+  eval->add_option("--seed", f->seed, "Bootstrap seed")->capture_default_str();
   eval->add_option("--out", f->out, "Output JSON file")->required();
   AddEngineFlags(eval, f);
 }

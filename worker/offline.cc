@@ -1,15 +1,18 @@
 // Copyright: the ablate authors.
 #include "worker/offline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "proto/analysis/cumulative_order.h"
 #include "proto/analysis/tables.h"
+#include "worker/offline_intervals.h"
 #include "worker/chunks.h"
 #include "worker/engine/sha256.h"
 #include "worker/engine/text_tokenizer.h"
@@ -42,6 +45,20 @@ class ProgressLine {
   Clock::time_point last_ = Clock::now();
 };
 
+int EffectiveBlockTokens(const EvalOptions& o) {
+  return o.block_tokens != 0 ? o.block_tokens : std::max(1, std::min(64, o.seq_len - 1));
+}
+
+std::vector<int64_t> Blocks(const EvalOptions& o) {
+  return analysis::BlockSizes(o.n_chunks, o.seq_len, EffectiveBlockTokens(o));
+}
+
+std::optional<analysis::BootstrapOptions> Bootstrap(const EvalOptions& o) {
+  absl::StatusOr<std::optional<analysis::BootstrapOptions>> b =
+      analysis::ResolveBootstrap(o.ci, o.bootstrap, o.seed);
+  return b.ok() ? *b : std::nullopt;  // Checked by RunEval before any work.
+}
+
 // Evaluates `masks` in consecutive groups of `per_batch` (0 = all in one call), the way the
 // server splits a phase into tasks, so that the same grouping gives bit-identical NLLs.
 absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model,
@@ -61,10 +78,12 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model
     const size_t size = std::min(per_batch, n - begin);
     auto nll = model.engine->Evaluate(chunks, absl::MakeConstSpan(masks).subspan(begin, size),
                                       options.method,
-                                      engine::EvalOptions{engine::kDefaultBlockTokens, fn});
+                                      engine::EvalOptions{EffectiveBlockTokens(options), fn});
     if (!nll.ok()) return nll.status();
     *done = before + static_cast<int64_t>(size);
-    for (const engine::MaskNll& m : *nll) out.push_back({m.nll_sum, m.n_tokens});
+    for (engine::MaskNll& m : *nll) {
+      out.push_back({m.nll_sum, m.n_tokens, std::move(m.block_nll)});
+    }
   }
   return out;
 }
@@ -102,6 +121,8 @@ absl::StatusOr<std::vector<double>> IndividualPhase(const LoadedModel& model,
                                {"delta", r.delta}});
     deltas.push_back(r.delta);
   }
+  absl::Status s = AddHeadIntervals(Blocks(options), *nll, Bootstrap(options), out);
+  if (!s.ok()) return s;
   return deltas;
 }
 
@@ -138,7 +159,7 @@ absl::Status CumulativePhase(const LoadedModel& model, const torch::Tensor& chun
                                               order[p.removed - 1] % n_head});
     (*out)["cumulative"].push_back({{"removed", p.removed}, {"ppl", p.ppl}, {"head", head}});
   }
-  return absl::OkStatus();
+  return AddCurveIntervals(Blocks(options), *nll, Bootstrap(options), out);
 }
 
 absl::StatusOr<int> OrderEntry(const json& e, const engine::ModelConfig& c) {
@@ -287,6 +308,26 @@ void DescribeRun(const EvalOptions& options, const LoadedModel& m, const std::st
   (*out)["device"] = options.engine.device;
   (*out)["dtype"] = engine::DTypeName(options.engine.dtype);
   (*out)["dataset_sha256"] = engine::Sha256Hex(text);
+  if (std::optional<analysis::BootstrapOptions> b = Bootstrap(options); b.has_value()) {
+    (*out)["ci"] = b->ci;
+    (*out)["bootstrap"] = b->resamples;
+    (*out)["seed"] = b->seed;
+  }
+}
+
+// Flag checks that need no model: block size and bootstrap settings.
+absl::Status CheckIntervalFlags(const EvalOptions& options) {
+  const int block = EffectiveBlockTokens(options);
+  if (block < 1 || (options.seq_len >= 2 && block > options.seq_len - 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--block must be in 1..seq_len - 1 = ", options.seq_len - 1, ", got ", block));
+  }
+  absl::StatusOr<std::optional<analysis::BootstrapOptions>> b =
+      analysis::ResolveBootstrap(options.ci, options.bootstrap, options.seed);
+  if (!b.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--ci/--bootstrap: ", b.status().message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -298,6 +339,7 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
                                           ? "--order is required for --sweep cumulative"
                                           : "--order is only used with --sweep cumulative");
   }
+  if (absl::Status s = CheckIntervalFlags(options); !s.ok()) return s;
   auto model = LoadModel(options.model_dir, "", options.engine);
   if (!model.ok()) return model.status();
   const LoadedModel& m = **model;

@@ -10,6 +10,12 @@
 //    "cumulative": [{"removed": k, "ppl": p, "head": [l, h] or null}, ...],  // cumulative/full
 //    "model": {"path", "sha256", "n_layer", "n_head", "n_embd", "n_positions", "vocab_size"},
 //    "seconds": s}
+// Per-block NLL and paired block bootstrap intervals (worker/offline_intervals.h):
+//   "block_tokens": [scored tokens of each block, chunk-major], "baseline_block_nll": [...],
+//   each head and cumulative point "block_nll": [...]; unless --bootstrap -1, each head
+//   "delta_ci": [lo, hi], "significant", "rank_ci": [lo, hi], each point "ratio_ci": [lo, hi],
+//   "thresholds": [{"ratio", "max_heads", "ppl_at_max", "fraction", "max_heads_ci"}] (curve
+//   sweeps), and "ci", "bootstrap", "seed".
 // plus "method", "sweep", "n_chunks", "seq_len", "bos", "masks_per_batch", "device", "dtype",
 // "dataset_sha256".
 // PPLs are computed exactly as the server computes them (proto/analysis/tables.h) from the
@@ -53,6 +59,13 @@ struct EvalOptions {
   // bit-identical NLLs, another grouping agrees to ~1e-6 relative.
   int masks_per_batch = 0;
   bool progress = true;  // A progress line on stderr every few seconds.
+  // Scored tokens per block: 1..seq_len-1, or 0 = min(64, seq_len - 1) (as the server).
+  int block_tokens = 0;
+  // Bootstrap (ablate.v1.Uncertainty's wire form): ci 0 = 0.95, bootstrap 0 = 10000 and
+  // -1 = no intervals, seed 0 = analysis::kDefaultSeed.
+  double ci = 0.95;
+  int bootstrap = 10000;
+  uint64_t seed = 0;
 };
 
 // Runs the sweep and returns the JSON above. Errors name the flag or file at fault:

@@ -1,6 +1,7 @@
 #include "server/http/dashboard.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -90,6 +91,12 @@ absl::StatusOr<std::unique_ptr<Dashboard>> Dashboard::Start(
   }
   httplib::Server* http = dashboard->http_.get();
   http->set_default_headers({{"X-Frame-Options", "DENY"}, {"Referrer-Policy", "no-referrer"}});
+  // cpp-httplib's default adds SO_REUSEPORT, which lets a second server bind the same port
+  // and take half its connections; keep only SO_REUSEADDR (restart while in TIME_WAIT).
+  http->set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   RegisterApi(http, std::move(channel));
   ServeAssets(http);
   dashboard->port_ = port == 0 ? http->bind_to_any_port(host) : port;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "proto/analysis/bootstrap.h"
 #include "tests/worker/worker_test_util.h"
 #include "worker/chunks.h"
 #include "worker/engine/checkpoint.h"
@@ -194,6 +195,66 @@ TEST_F(OfflineTest, FullDerivesTheOrderFromDeltas) {
     ExpectRelNear((*again)["cumulative"][k]["ppl"].get<double>(), curve[k]["ppl"].get<double>(),
                   1e-9);
   }
+}
+
+// Blocks of 4 scored tokens (4, 4, 4, 3 per chunk of 16): every head's and point's blocks sum
+// to its NLL, and the intervals are the analysis library's on exactly these blocks.
+TEST_F(OfflineTest, FullSweepBlocksAndIntervals) {
+  EvalOptions o = Options(SweepKind::kFull);
+  o.block_tokens = 4;
+  o.bootstrap = 2000;
+  o.seed = 7;
+  auto out = RunEval(o);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)["block_tokens"], json({4, 4, 4, 3, 4, 4, 4, 3}));
+  EXPECT_EQ((*out)["bootstrap"].get<int>(), 2000);
+  EXPECT_EQ((*out)["seed"].get<uint64_t>(), 7u);
+  const int64_t n = kChunks * (kSeqLen - 1);
+  auto mask = [&](const json& blocks) {
+    analysis::MaskNll m{0, n, blocks.get<std::vector<double>>()};
+    for (double b : m.block_nll) m.nll_sum += b;
+    return m;
+  };
+  const analysis::MaskNll base = mask((*out)["baseline_block_nll"]);
+  ExpectRelNear(std::exp(base.nll_sum / n), (*out)["baseline_ppl"].get<double>(), 1e-9);
+  std::vector<analysis::MaskNll> heads;
+  for (const json& h : (*out)["heads"]) {
+    heads.push_back(mask(h["block_nll"]));
+    ExpectRelNear(std::exp(heads.back().nll_sum / n), h["ppl"].get<double>(), 1e-9);
+  }
+  const std::vector<int64_t> sizes = {4, 4, 4, 3, 4, 4, 4, 3};
+  auto want = analysis::HeadIntervals(sizes, base, heads, {0.95, 2000, 7});
+  ASSERT_TRUE(want.ok());
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const json& h = (*out)["heads"][i];
+    EXPECT_EQ(h["delta_ci"], json({(*want)[i].delta_lo, (*want)[i].delta_hi}));
+    EXPECT_EQ(h["rank_ci"], json({(*want)[i].rank_lo, (*want)[i].rank_hi}));
+    EXPECT_EQ(h["significant"].get<bool>(), (*want)[i].significant);
+    EXPECT_LT((*want)[i].delta_lo, (*want)[i].delta_hi);  // heads matter (HeadsMatter)
+  }
+  for (const json& p : (*out)["cumulative"]) {
+    ASSERT_TRUE(p.contains("ratio_ci")) << p.dump();
+    EXPECT_EQ(p["block_nll"].size(), 8u);
+    EXPECT_LE(p["ratio_ci"][0].get<double>(), p["ratio_ci"][1].get<double>());
+  }
+  ASSERT_EQ((*out)["thresholds"].size(), 3u);
+  for (const json& t : (*out)["thresholds"]) {
+    EXPECT_LE(t["max_heads_ci"][0].get<int>(), t["max_heads_ci"][1].get<int>());
+  }
+
+  o.bootstrap = -1;
+  o.sweep = SweepKind::kIndividual;
+  out = RunEval(o);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE((*out)["heads"][0].contains("delta_ci"));
+  EXPECT_TRUE((*out)["heads"][0].contains("block_nll"));
+  EXPECT_FALSE((*out).contains("ci"));
+  o.block_tokens = 16;  // > seq_len - 1
+  EXPECT_THAT(RunEval(o).status().message(), HasSubstr("--block"));
+  o.block_tokens = 4;
+  o.bootstrap = 10;
+  o.ci = 1.5;
+  EXPECT_THAT(RunEval(o).status().message(), HasSubstr("--ci"));
 }
 
 TEST_F(OfflineTest, BosKeepsTheTokenCount) {

@@ -68,7 +68,7 @@ def _has(msg, field):
 def heads_frame(table):
     """One row per head in (layer, head) order: layer, head, ppl, delta, and when the server
     filled them the interval (delta_lo, delta_hi, significant, rank_lo, rank_hi) and the
-    attribution estimate (atp_delta, exact)."""
+    attribution estimate (atp_delta, verified; ppl and delta None for heads not verified)."""
     rows = []
     for r in table.rows:
         row = {"layer": r.layer, "head": r.head, "ppl": r.ppl, "delta": r.delta}
@@ -76,7 +76,10 @@ def heads_frame(table):
             row.update(delta_lo=r.delta_lo, delta_hi=_optional(r, "delta_hi"),
                        significant=r.significant, rank_lo=r.rank_lo, rank_hi=r.rank_hi)
         if _has(r, "atp_delta") and r.HasField("atp_delta"):
-            row.update(atp_delta=r.atp_delta, exact=r.exact)
+            # As the CLI's JSON: ppl and delta only for heads verified by exact ablation.
+            row.update(atp_delta=r.atp_delta, verified=r.exact)
+            if not r.exact:
+                row.update(ppl=None, delta=None)
         rows.append(row)
     df = pd.DataFrame(rows, columns=None if rows else ["layer", "head", "ppl", "delta"])
     df.attrs.update(baseline_ppl=table.baseline_ppl, n_tokens_scored=table.n_tokens_scored,

@@ -34,11 +34,11 @@ def _wait_file(path, proc, what, timeout=30.0):
 class LiveCluster:
     """with LiveCluster(tokens=True) as c: c.address, c.http_url, c.client_token, c.worker()."""
 
-    def __init__(self, tokens=True, http=True):
+    def __init__(self, tokens=True, http=True, tls=False):
         self.server_bin = os.environ.get("ABLATE_SERVER_BIN", "ablate-server")
         self.worker_bin = os.environ.get("ABLATE_WORKER_BIN", "ablate-worker")
         self.dir = tempfile.mkdtemp(prefix="ablate-live-")
-        self.tokens, self.http = tokens, http
+        self.tokens, self.http, self.tls = tokens, http, tls
         self.client_token = "client-" + os.urandom(8).hex() if tokens else None
         self.worker_token = "worker-" + os.urandom(8).hex() if tokens else None
         self._procs = []
@@ -64,14 +64,27 @@ class LiveCluster:
                      "--worker-token-file", self._file("worker.token", self.worker_token)]
         if self.http:
             args += ["--http-listen", "127.0.0.1:0", "--http-port-file", self._file("http_port")]
+        if self.tls:
+            self.ca_file = self._self_signed()
+            args += ["--tls-cert", self.ca_file, "--tls-key", self._file("key.pem")]
         self.server = self._spawn(args, "server.log")
         self.port = int(_wait_file(self._file("port"), self.server, "ablate-server"))
         self.address = "127.0.0.1:%d" % self.port
         if self.http:
             self.http_port = int(_wait_file(self._file("http_port"), self.server,
                                             "ablate-server"))
-            self.http_url = "http://127.0.0.1:%d" % self.http_port
+            self.http_url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http",
+                                                   self.http_port)
         return self
+
+    def _self_signed(self):
+        """A self-signed certificate for 127.0.0.1 / localhost (openssl CLI); its path."""
+        cert, key = self._file("cert.pem"), self._file("key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key,
+                        "-out", cert], check=True, capture_output=True)
+        return cert
 
     def worker(self, name="w", extra=()):
         """Starts an ablate-worker (CPU) against this server; returns its Popen."""

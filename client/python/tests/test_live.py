@@ -2,9 +2,12 @@
 ablate-server and ablate-worker binaries, the demo model): two finished jobs (zero / full,
 mean / individual), every query checked against values recomputed here from the head table and
 curve, the HTTP API checked against the CLI's --format json, tokens refused."""
+import http.client
 import io
 import json
 import os
+import shutil
+import ssl
 import subprocess
 import sys
 import unittest
@@ -200,6 +203,33 @@ class LiveTest(unittest.TestCase):
             self.assertIn(b"ablate dashboard", res.read())
         with urllib.request.urlopen(self.cluster.http_url + "/definitions.md", timeout=10) as res:
             self.assertIn(b"## Definitions", res.read())
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+class TlsLiveTest(unittest.TestCase):
+    """With a certificate the dashboard is HTTPS (the gRPC side TLS) with the same one."""
+
+    def test_https_dashboard_and_tls_client(self):
+        with LiveCluster(tokens=True, tls=True) as cluster:
+            self.assertTrue(cluster.http_url.startswith("https://"))
+            context = ssl.create_default_context(cafile=cluster.ca_file)
+            req = urllib.request.Request(cluster.http_url + "/api/workers")
+            req.add_header("Authorization", "Bearer " + cluster.client_token)
+            with urllib.request.urlopen(req, timeout=30, context=context) as res:
+                self.assertEqual(json.loads(res.read()), [])
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(cluster.http_url + "/api/workers", timeout=30,
+                                       context=context)
+            self.assertEqual(e.exception.code, 401)
+            with urllib.request.urlopen(cluster.http_url + "/", timeout=30,
+                                        context=context) as res:
+                self.assertIn(b"ablate dashboard", res.read())
+            with self.assertRaises((OSError, http.client.HTTPException)):  # No plain HTTP.
+                urllib.request.urlopen(cluster.http_url.replace("https", "http") + "/",
+                                       timeout=10)
+            with ablate.Client(cluster.address, token=cluster.client_token,
+                               tls=cluster.ca_file) as client:
+                self.assertEqual(len(client.workers()), 0)
 
 
 if __name__ == "__main__":

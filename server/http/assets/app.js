@@ -218,7 +218,7 @@ function headRows(rows) {
       c.push(r.delta_ci ? `${pct(r.delta_ci[0])} .. ${pct(r.delta_ci[1])}` : '-',
              r.significant ? '<span class="sig">yes</span>' : 'no');
     }
-    if (atp) c.push(pct(r.atp_delta), r.exact ? 'yes' : 'no');
+    if (atp) c.push(pct(r.atp_delta), r.verified ? 'yes' : 'no');  // CLI JSON names.
     return c;
   });
   return table(headers, body, [1, 0, 1, 1, 1, 0, 1, 0]);
@@ -241,7 +241,9 @@ function statsTable(s) {
 function heatmapSvg(t) {
   const nl = Math.max(1, t.n_layer), nh = Math.max(1, t.n_head);
   let vmax = LINEAR_WITHIN;
-  for (const r of t.heads) if (isFinite(r.delta)) vmax = Math.max(vmax, Math.abs(r.delta));
+  // Attribution sweeps: heads not verified exactly have delta null; show their estimate.
+  const value = (r) => (r.delta != null ? r.delta : r.atp_delta);
+  for (const r of t.heads) if (value(r) != null && isFinite(value(r))) vmax = Math.max(vmax, Math.abs(value(r)));
   const cw = Math.max(12, Math.min(56, 640 / nh)), ch = Math.max(10, Math.min(34, 440 / nl));
   const left = 70, top = 50, gw = cw * nh, gh = ch * nl, legendH = Math.max(gh, 180);
   const labels = cw >= 30 && ch >= 14;
@@ -251,9 +253,11 @@ function heatmapSvg(t) {
   b += text(left - 40, top + gh / 2, 'layer', 'middle', 12,
             `transform="rotate(-90 ${left - 40} ${top + gh / 2})"`);
   for (const r of t.heads) {
-    const fill = divergingColor(symlog(r.delta, vmax, LINEAR_WITHIN));
+    const fill = divergingColor(value(r) == null ? 0 : symlog(value(r), vmax, LINEAR_WITHIN));
     const x = left + r.head * cw, y = top + r.layer * ch;
-    let tip = `${headName(r.layer, r.head)}: PPL ${fixed(r.ppl, 2)}, dPPL ${pct(r.delta)}`;
+    let tip = r.delta != null
+        ? `${headName(r.layer, r.head)}: PPL ${fixed(r.ppl, 2)}, dPPL ${pct(r.delta)}`
+        : `${headName(r.layer, r.head)}: estimated dPPL ${pct(r.atp_delta)} (not verified)`;
     if (r.delta_ci) tip += ` [${pct(r.delta_ci[0])}, ${pct(r.delta_ci[1])}]`;
     b += `<rect class="cell" data-layer="${r.layer}" data-head="${r.head}" ` +
         `data-delta="${r.delta}" data-tip="${esc(tip)}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" ` +
@@ -264,7 +268,7 @@ function heatmapSvg(t) {
           `r="1.8" fill="#222" pointer-events="none"/>`;
     }
     if (labels) {
-      const p = 100 * r.delta;
+      const p = 100 * (value(r) || 0);
       b += text(x + cw / 2, y + ch / 2 + 3.5, p.toFixed(Math.abs(p) >= 99.95 ? 0 : 1), 'middle',
                 Math.min(10, ch * 0.6),
                 `fill="${isDark(fill) ? 'white' : '#222'}" pointer-events="none"`);
@@ -491,7 +495,10 @@ async function jobPage(main, token0, id) {
     try {
       const job = await api('/api/jobs/' + encodeURIComponent(id));
       if (token0 !== pageToken) return;
-      document.getElementById('setup').innerHTML = '<h2>Setup</h2>' + setupTable(job);
+      document.getElementById('setup').innerHTML = '<h2>Setup</h2>' + setupTable(job) +
+          (job.state === 'succeeded' && job.sweep !== 'cumulative'
+              ? `<p><a href="#/compare?a=${encodeURIComponent(id)}">Compare with another job</a>` +
+                ' &middot; <a href="#/definitions">What these numbers mean</a></p>' : '');
       const finished = ['succeeded', 'failed', 'cancelled'].includes(job.state);
       if (job.state === 'succeeded' && !shownResults) {
         shownResults = true;
