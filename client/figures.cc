@@ -56,7 +56,8 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   const double ch = std::clamp(440.0 / n_layer, 10.0, 34.0);
   const double left = 80, top = 100, gw = cw * n_head, gh = ch * n_layer;
   const double legend_h = std::max(gh, 180.0);
-  Svg svg(std::max(560.0, left + gw + 130), top + std::max(gh, legend_h) + 44);
+  const bool intervals = table.rows_size() > 0 && table.rows(0).has_delta_lo();
+  Svg svg(std::max(560.0, left + gw + 130), top + std::max(gh, legend_h) + (intervals ? 58 : 44));
   svg.Title("dPPL when each head is ablated alone", subtitle);
   for (int h = 0; h < n_head; ++h) {
     svg.Text(left + (h + 0.5) * cw, top - 8, absl::StrCat(h), "middle", 10);
@@ -67,7 +68,6 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   }
   svg.Text(left - 40, top + gh / 2, "layer", "middle", 12, {}, -90);
   const bool labels = cw >= 30 && ch >= 14;
-  const bool intervals = table.rows_size() > 0 && table.rows(0).has_delta_lo();
   if (intervals) {  // Dots over cells whose interval includes 0.
     svg.Raw("<defs><pattern id=\"not-significant\" width=\"5\" height=\"5\" "
             "patternUnits=\"userSpaceOnUse\"><circle cx=\"2.5\" cy=\"2.5\" r=\"1\" "
@@ -99,11 +99,14 @@ std::string HeatmapSvg(const v1::HeadTable& table, const std::string& subtitle) 
   HeatmapLegend(&svg, left + gw + 30, top, legend_h, vmax);
   svg.Text(left, top + std::max(gh, legend_h) + 28,
            absl::StrCat("colour: symmetric log scale, linear within +-1%",
-                        labels ? "; cell values: dPPL in %" : "",
-                        intervals ? absl::StrCat("; dotted: the ", ExactNumber(100 * table.ci()),
-                                                 "% interval includes 0")
-                                  : ""),
+                        labels ? "; cell values: dPPL in %" : ""),
            "start", 10, {{"fill", "#555"}});
+  if (intervals) {
+    svg.Text(left, top + std::max(gh, legend_h) + 42,
+             absl::StrCat("dotted: the head's ", ExactNumber(100 * table.ci()),
+                          "% bootstrap interval of dPPL includes 0"),
+             "start", 10, {{"fill", "#555"}});
+  }
   return svg.Finish();
 }
 
@@ -250,10 +253,9 @@ std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable&
                                        {"stroke-width", "2"}});
     svg.Text(x + 30, y,
              absl::StrCat("PPL <= ", TickLabel(t.ratio()), "x: ", t.max_heads(), " heads",
-                          t.has_max_heads_lo() ? absl::StrCat(" [", t.max_heads_lo(), ", ",
-                                                              t.max_heads_hi(), "]")
-                                               : "",
-                          " (", Fixed(100 * t.fraction(), 1), "%)"),
+                          t.has_max_heads_lo()  // The interval replaces the percentage.
+                              ? absl::StrCat(" [", t.max_heads_lo(), ", ", t.max_heads_hi(), "]")
+                              : absl::StrCat(" (", Fixed(100 * t.fraction(), 1), "%)")),
              "start", 12);
   }
   if (curve.ci() > 0) {

@@ -125,7 +125,7 @@ TEST(IntervalFiguresTest, DottedCellsAndBand) {
   const std::string heat = HeatmapSvg(Heads(true), "test");
   EXPECT_EQ(XmlProblem(heat), "");
   EXPECT_EQ(Count(heat, "class=\"not-significant\""), 1);  // only L0H1's includes 0
-  EXPECT_NE(heat.find("interval includes 0"), std::string::npos);
+  EXPECT_NE(heat.find("interval of dPPL includes 0"), std::string::npos);
   EXPECT_EQ(Count(HeatmapSvg(Heads(false), "test"), "class=\"not-significant\""), 0);
 
   v1::ThresholdTable t;
