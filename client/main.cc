@@ -38,7 +38,7 @@ ac::Format FormatOf(const std::string& s) { return ac::ParseFormat(s).value_or(a
 void AddSubmit(CLI::App& app, Action* action, ac::SubmitOptions* o, std::string* spec,
                bool* wait, ac::WatchOptions* watch) {
   CLI::App* c = app.add_subcommand("submit", "Submit an ablation job; prints its id last");
-  Optional(c, "--model", &o->model, "Checkpoint folder (config.json, model.safetensors)");
+  Optional(c, "--model", &o->model, "Checkpoint folder (config.json, weights, tokenizer)");
   Optional(c, "--text", &o->text, "Text file to score (sent inline with the job)");
   Optional(c, "--n-chunks", &o->n_chunks, "Number of chunks (default 2)");
   Optional(c, "--seq-len", &o->seq_len, "Tokens per chunk (default min(1024, n_positions))");
@@ -52,8 +52,10 @@ void AddSubmit(CLI::App& app, Action* action, ac::SubmitOptions* o, std::string*
   Optional(c, "--request-id", &o->request_id, "Idempotency key (default random)");
   Optional(c, "--name", &o->name, "Job name");
   Optional(c, "--dataset-name", &o->dataset_name, "Dataset label (default: text file name)");
-  c->add_flag_function("--bos-per-chunk", [o](int64_t n) { o->bos_per_chunk = n > 0; },
-                       "Prepend <|endoftext|> to each chunk");
+  c->add_flag_function("--bos,--bos-per-chunk,!--no-bos",
+                       [o](int64_t n) { o->bos_per_chunk = n > 0; },
+                       "Put the model's BOS token (bos_token_id) in slot 0 of each chunk "
+                       "(default: on for llama and mistral, off for gpt2, gpt_neox, qwen2)");
   c->add_flag_function("--upload", [o](int64_t n) { o->upload = n > 0; },
                        "Upload the model folder (resumable, once per content); workers fetch it");
   c->add_option("--spec", *spec, "Job spec file, JSON or YAML (flags override it)");

@@ -38,14 +38,15 @@ void Setup(const ReportData& d, std::string* md) {
   row("model", absl::StrCat("`", s.model().path().empty() ? s.model().artifact_digest()
                                                           : s.model().path(), "`"));
   row("model SHA-256", absl::StrCat("`", s.model().sha256(), "`"));
-  row("shape", absl::StrCat(sh.n_layer(), " layers x ", sh.n_head(), " heads, d_model ",
-                            sh.n_embd(), ", context ", sh.n_positions(), ", vocab ",
-                            sh.vocab_size()));
+  row("family", sh.family().empty() ? "gpt2" : sh.family());
+  row("shape", ShapeText(sh));
+  row("tokenizer", s.model().tokenizer().empty() ? "(not recorded)" : s.model().tokenizer());
+  row("BOS", BosText(s));
   row("dataset", absl::StrCat(s.dataset().name().empty() ? "(unnamed)" : s.dataset().name(),
                               ", ", d.job.dataset_bytes(), " bytes"));
   row("dataset SHA-256", absl::StrCat("`", s.dataset().sha256(), "`"));
   row("tokens", absl::StrCat(s.n_chunks(), " chunks x ", s.seq_len(), " tokens",
-                             s.bos_per_chunk() ? " (BOS per chunk)" : "", "; ",
+                             s.bos_per_chunk() ? " (BOS in slot 0)" : "", "; ",
                              d.job.n_tokens_scored(), " tokens scored per mask"));
   row("ablation", MethodText(s.method()));
   row("sweep", SweepName(s.sweep()));

@@ -15,10 +15,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "client/model_shape.h"
 #include "client/rpc.h"
 #include "client/spec_yaml.h"
 #include "client/views.h"
 #include "nlohmann/json.hpp"
+#include "proto/artifact/checkpoint_files.h"
 
 namespace ablate::client {
 namespace {
@@ -124,7 +126,7 @@ absl::Status Assign(const std::string& raw_key, const json& v, const fs::path& d
   if (key == "request_id") return str(&o->request_id);
   if (key == "name") return str(&o->name);
   if (key == "dataset_name") return str(&o->dataset_name);
-  if (key == "bos_per_chunk" || key == "upload") {
+  if (key == "bos_per_chunk" || key == "bos" || key == "upload") {
     absl::StatusOr<bool> b = GetBool(v, key);
     if (!b.ok()) return b.status();
     (key == "upload" ? o->upload : o->bos_per_chunk) = *b;
@@ -208,36 +210,6 @@ absl::StatusOr<std::vector<std::pair<int, int>>> ParseHeadList(const std::string
   return out;
 }
 
-absl::StatusOr<v1::ModelShape> ReadModelShape(const std::string& model_dir) {
-  const std::string path = (fs::path(model_dir) / "config.json").string();
-  absl::StatusOr<std::string> text = ReadFile(path, "model config");
-  if (!text.ok()) return text.status();
-  const json cfg = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (cfg.is_discarded() || !cfg.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a JSON object"));
-  }
-  auto field = [&](const char* key, int* out) -> absl::Status {
-    auto it = cfg.find(key);
-    if (it == cfg.end() || !it->is_number_integer() || it->get<int>() <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": missing or bad '", key, "'"));
-    }
-    *out = it->get<int>();
-    return absl::OkStatus();
-  };
-  int v[5] = {0, 0, 0, 0, 0};
-  const char* keys[5] = {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"};
-  for (int i = 0; i < 5; ++i) {
-    if (absl::Status s = field(keys[i], &v[i]); !s.ok()) return s;
-  }
-  v1::ModelShape shape;
-  shape.set_n_layer(v[0]);
-  shape.set_n_head(v[1]);
-  shape.set_n_embd(v[2]);
-  shape.set_n_positions(v[3]);
-  shape.set_vocab_size(v[4]);
-  return shape;
-}
-
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
@@ -289,9 +261,10 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(const SubmitOptions& o) 
   absl::StatusOr<v1::ModelShape> shape = ReadModelShape(*o.model);
   if (!shape.ok()) return shape.status();
   *model->mutable_shape() = *shape;
-  absl::StatusOr<std::string> sha = Sha256File((fs::path(*o.model) / "model.safetensors").string());
+  absl::StatusOr<std::string> sha = artifact::WeightsDigest(*o.model);
   if (!sha.ok()) return sha.status();
   model->set_sha256(*sha);
+  model->set_tokenizer(artifact::TokenizerKind(*o.model));
   model->set_path(fs::absolute(*o.model).lexically_normal().string());
   absl::StatusOr<std::string> text = ReadFile(*o.text, "text file");
   if (!text.ok()) return text.status();
@@ -318,7 +291,11 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(const SubmitOptions& o) 
   spec->set_priority(o.priority.value_or(0));
   spec->set_masks_per_task(o.masks_per_task.value_or(0));
   spec->set_max_attempts(o.max_attempts.value_or(0));
-  spec->set_bos_per_chunk(o.bos_per_chunk.value_or(false));
+  spec->set_bos_per_chunk(o.bos_per_chunk.value_or(DefaultBos(*shape)));
+  if (spec->bos_per_chunk() && shape->bos_token_id() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "submit: --bos: ", *o.model, "/config.json names no bos_token_id (use --no-bos)"));
+  }
   spec->set_name(o.name.value_or(""));
   for (const auto& [layer, head] : o.cumulative_order) {
     v1::HeadRef* h = spec->add_cumulative_order();

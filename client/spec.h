@@ -1,5 +1,6 @@
 // Building a SubmitJobRequest from `ablate submit` flags and/or a spec file, with the model's
 // shape from its config.json and the SHA-256 fingerprints of the checkpoint and the text.
+// (ReadModelShape, DefaultBos: client/model_shape.h.)
 //
 // Spec files: JSON (an object) or YAML (read with yaml-cpp: comments, quotes, block and flow
 // lists, multi-line strings), one flat mapping of settings; nested mappings, unknown keys,
@@ -20,6 +21,7 @@
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
+#include "client/model_shape.h"
 
 namespace ablate::client {
 
@@ -35,7 +37,7 @@ struct SubmitOptions {
   std::optional<int> priority;
   std::optional<int> masks_per_task;
   std::optional<int> max_attempts;
-  std::optional<bool> bos_per_chunk;
+  std::optional<bool> bos_per_chunk;  // --bos / --no-bos; default DefaultBos(shape).
   // Upload the model folder as an artifact first and name it by digest (workers fetch it).
   std::optional<bool> upload;
   std::optional<std::string> request_id;  // Default: 32 random hex digits.
@@ -54,9 +56,6 @@ absl::StatusOr<SubmitOptions> LoadSpecFile(const std::string& path);
 // "0.1, 3.2" or "[0.1, 3.2]" -> {(0,1), (3,2)}.
 absl::StatusOr<std::vector<std::pair<int, int>>> ParseHeadList(const std::string& text);
 
-// Reads config.json of a checkpoint folder: n_layer, n_head, n_embd, n_positions, vocab_size.
-absl::StatusOr<v1::ModelShape> ReadModelShape(const std::string& model_dir);
-
 // Lower-case hex SHA-256 (OpenSSL EVP).
 absl::StatusOr<std::string> Sha256File(const std::string& path);
 std::string Sha256Hex(const std::string& data);
@@ -64,8 +63,11 @@ std::string Sha256Hex(const std::string& data);
 // 32 random hex digits.
 std::string RandomRequestId();
 
-// The full request: model shape and hash, text inline with its hash, enums parsed, defaults.
-// Errors: missing model or text, unreadable files, bad enum names, non-positive sizes.
+// The full request: model shape (client/model_shape.h), weights digest
+// and tokenizer kind (proto/artifact/checkpoint_files.h), text inline with its hash, enums
+// parsed, defaults (bos_per_chunk: DefaultBos of the shape).
+// Errors: missing model or text, unreadable files, an unsupported model family, bad enum
+// names, non-positive sizes, a BOS asked of a model without bos_token_id.
 absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(const SubmitOptions& options);
 
 }  // namespace ablate::client

@@ -41,7 +41,8 @@ struct UploadResult {
   int64_t resumed_from = 0;           // Server's offset before the first stream.
 };
 
-// A checkpoint folder (config.json, model.safetensors; vocab.json, merges.txt if present).
+// A checkpoint folder: its model files (proto/artifact/checkpoint_files.h: config.json, the
+// weights as model.safetensors or shards with their index, the tokenizer files present).
 absl::StatusOr<UploadResult> UploadModelFolder(ablate::v1::ArtifactService::StubInterface* stub,
                                                const std::string& dir,
                                                const UploadOptions& options = {});

@@ -243,6 +243,10 @@ Table JobTable(const v1::Job& job) {
     AddKv(&t, "model_artifact", TextCell(s.model().artifact_digest()));
   }
   AddKv(&t, "model_sha256", TextCell(s.model().sha256()));
+  AddKv(&t, "family", TextCell(s.model().shape().family().empty() ? "gpt2"
+                                                                    : s.model().shape().family()));
+  AddKv(&t, "shape", TextCell(ShapeText(s.model().shape())));
+  AddKv(&t, "bos", TextCell(BosText(s)));
   AddKv(&t, "dataset", TextCell(s.dataset().name()));
   AddKv(&t, "dataset_sha256", TextCell(s.dataset().sha256()));
   AddKv(&t, "method", TextCell(MethodName(s.method())));

@@ -64,6 +64,16 @@ Table CompareTable(const std::vector<v1::CompareRow>& rows);
 // (null when undefined).
 nlohmann::json ComparisonJson(const v1::Comparison& cmp, const std::vector<v1::CompareRow>& rows);
 
+// "4 layers x 8 heads (2 kv heads), head_dim 16, d_model 128, context 256, vocab 1000": the
+// shape with n_kv_head and head_dim resolved (0 = n_head, n_embd / n_head).
+std::string ShapeText(const v1::ModelShape& shape);
+// Whether the job put a BOS in slot 0 of each chunk: "yes (token 1 in slot 0 of every chunk)"
+// or "no".
+std::string BosText(const v1::JobSpec& spec);
+// The model of a job as JSON: path, artifact_digest, sha256, tokenizer, family and the shape
+// (resolved as in ShapeText), bos_token_id.
+nlohmann::json ModelJson(const v1::ModelRef& model);
+
 // Lower-case names of enum values: "running", "zero_folded", "full", "fp32", "cuda".
 std::string StateName(v1::JobState s);
 std::string MethodName(v1::Method m);

@@ -167,6 +167,44 @@ json CorrelationJson(const v1::Correlation& c) {
           {"spearman_rho", c.spearman_rho()}, {"spearman_p", c.spearman_p()}};
 }
 
+namespace {
+
+int KvHeads(const v1::ModelShape& s) { return s.n_kv_head() > 0 ? s.n_kv_head() : s.n_head(); }
+int HeadDim(const v1::ModelShape& s) {
+  return s.head_dim() > 0 ? s.head_dim() : (s.n_head() > 0 ? s.n_embd() / s.n_head() : 0);
+}
+
+}  // namespace
+
+std::string ShapeText(const v1::ModelShape& s) {
+  return absl::StrCat(s.n_layer(), " layers x ", s.n_head(), " heads (", KvHeads(s),
+                      " kv heads), head_dim ", HeadDim(s), ", d_model ", s.n_embd(),
+                      ", context ", s.n_positions(), ", vocab ", s.vocab_size());
+}
+
+std::string BosText(const v1::JobSpec& spec) {
+  if (!spec.bos_per_chunk()) return "no";
+  return absl::StrCat("yes (token ", spec.model().shape().bos_token_id(),
+                      " in slot 0 of every chunk)");
+}
+
+json ModelJson(const v1::ModelRef& m) {
+  const v1::ModelShape& s = m.shape();
+  return {{"path", m.path()},
+          {"artifact_digest", m.artifact_digest()},
+          {"sha256", m.sha256()},
+          {"tokenizer", m.tokenizer()},
+          {"family", s.family().empty() ? "gpt2" : s.family()},
+          {"n_layer", s.n_layer()},
+          {"n_head", s.n_head()},
+          {"n_kv_head", KvHeads(s)},
+          {"head_dim", HeadDim(s)},
+          {"n_embd", s.n_embd()},
+          {"n_positions", s.n_positions()},
+          {"vocab_size", s.vocab_size()},
+          {"bos_token_id", s.bos_token_id()}};
+}
+
 json JobJson(const v1::Job& job) {
   const v1::JobSpec& s = job.spec();
   const v1::Progress& p = job.progress();
@@ -175,9 +213,8 @@ json JobJson(const v1::Job& job) {
           {"state", StateName(job.state())},
           {"error", job.error()},
           {"request_id", job.request_id()},
-          {"model", {{"path", s.model().path()}, {"sha256", s.model().sha256()},
-                     {"n_layer", s.model().shape().n_layer()},
-                     {"n_head", s.model().shape().n_head()}}},
+          {"model", ModelJson(s.model())},
+          {"bos_per_chunk", s.bos_per_chunk()},
           {"dataset", {{"name", s.dataset().name()}, {"sha256", s.dataset().sha256()},
                        {"bytes", job.dataset_bytes()}}},
           {"n_chunks", s.n_chunks()},

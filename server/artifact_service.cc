@@ -4,8 +4,10 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "proto/artifact/model_archive.h"
 #include "proto/grpc_status.h"
 
 namespace ablate::server {
@@ -28,15 +30,15 @@ absl::Status CheckModelArtifact(const storage::ArtifactStore& store,
         "spec.model.artifact_digest: ", info.status().message(),
         " (upload the folder first: ablate upload DIR, or submit --upload)"));
   }
-  bool config = false, weights = false;
-  for (const auto& f : info->files()) {
-    config |= f.name() == "config.json";
-    weights |= f.name() == "model.safetensors";
-  }
-  if (info->kind() != ablate::v1::ARTIFACT_KIND_MODEL || !config || !weights) {
+  std::vector<artifact::ArchiveMember> members;
+  for (const auto& f : info->files()) members.push_back({f.name(), f.size()});
+  absl::Status canonical = artifact::CanonicalMembers(std::move(members)).status();
+  if (info->kind() != ablate::v1::ARTIFACT_KIND_MODEL || !canonical.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "spec.model.artifact_digest: artifact ", model.artifact_digest(),
-        " is not a model folder with config.json and model.safetensors"));
+        " is not a model folder with config.json and weights (model.safetensors, or shards "
+        "with model.safetensors.index.json)",
+        canonical.ok() ? "" : absl::StrCat(": ", canonical.message())));
   }
   return absl::OkStatus();
 }

@@ -22,7 +22,8 @@ namespace ablate::server {
 inline constexpr size_t kMaxArtifactChunkBytes = size_t{1} << 20;
 
 // Submit-time check of a job's ModelRef.artifact_digest (empty: nothing to check): the
-// artifact must be stored and be a model archive with config.json and model.safetensors.
+// artifact must be stored and be a model archive with config.json and complete weights
+// (model.safetensors, or every shard with model.safetensors.index.json).
 // FAILED_PRECONDITION naming spec.model.artifact_digest otherwise (upload it first).
 absl::Status CheckModelArtifact(const storage::ArtifactStore& store,
                                 const ablate::v1::ModelRef& model);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "proto/analysis/tables.h"
+#include "storage/model_family.h"
 #include "storage/sha256.h"
 
 namespace ablate::storage {
@@ -29,7 +30,8 @@ absl::Status CheckModel(v1::ModelRef* model) {
     model->set_artifact_digest(LowerHex(model->artifact_digest()));
   }
   if (model->sha256().empty()) {
-    return Invalid("spec.model.sha256", "is empty (SHA-256 of model.safetensors)");
+    return Invalid("spec.model.sha256",
+                   "is empty (the weights digest: SHA-256 of model.safetensors, see ModelRef)");
   }
   if (!IsSha256Hex(model->sha256())) {
     return Invalid("spec.model.sha256", absl::StrCat("\"", model->sha256(),
@@ -191,6 +193,7 @@ absl::StatusOr<std::string> CheckInlineDataset(const v1::Dataset& dataset,
 absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes, v1::JobSpec* spec) {
   if (absl::Status s = CheckModel(spec->mutable_model()); !s.ok()) return s;
   if (absl::Status s = CheckShape(limits, spec->model().shape()); !s.ok()) return s;
+  if (absl::Status s = NormalizeModelShape(spec); !s.ok()) return s;
   if (absl::Status s = CheckSizes(*spec); !s.ok()) return s;
   if (absl::Status s = CheckBlockTokens(spec); !s.ok()) return s;
   if (absl::Status s = CheckEnums(spec); !s.ok()) return s;

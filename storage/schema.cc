@@ -181,6 +181,13 @@ CREATE TABLE worker_job_backoff (
 ALTER TABLE results ADD COLUMN block_nll BLOB;
 ALTER TABLE jobs ADD COLUMN block_tokens INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: model families. A job's family (ModelShape.family, "" = gpt2) and the families
+    // a worker's engine runs (",gpt2,llama,"; workers older than families run gpt2 only); the
+    // task picker leases a job's tasks only to workers listing its family.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN model_family TEXT NOT NULL DEFAULT 'gpt2';
+ALTER TABLE workers ADD COLUMN model_families TEXT NOT NULL DEFAULT ',gpt2,';
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

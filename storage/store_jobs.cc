@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "storage/ids.h"
 #include "storage/schema.h"
+#include "storage/model_family.h"
 #include "storage/sha256.h"
 #include "storage/store.h"
 #include "storage/store_internal.h"
@@ -150,6 +151,10 @@ absl::StatusOr<int64_t> Store::InsertJobLocked(const std::string& request_id,
   job.Bind(21, spec.block_tokens());
   ABLATE_RETURN_IF_ERROR(job.Run());
   const int64_t job_id = db_->LastInsertRowId();
+  ABLATE_ASSIGN_OR_RETURN(Statement family,
+                          db_->Prepare("UPDATE jobs SET model_family = ? WHERE id = ?"));
+  family.BindAll(ModelFamily(spec.model().shape()), job_id);
+  ABLATE_RETURN_IF_ERROR(family.Run());
   const v1::Phase first_phase =
       spec.sweep() == v1::SWEEP_CUMULATIVE ? v1::PHASE_CUMULATIVE : v1::PHASE_INDIVIDUAL;
   if (spec.sweep() == v1::SWEEP_CUMULATIVE) {

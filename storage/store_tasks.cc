@@ -140,6 +140,7 @@ absl::StatusOr<std::optional<Store::TaskRow>> Store::PickTaskLocked(int64_t work
                    " WHERE t.state = 1 AND j.state IN (1, 2)"
                    "  AND (j.device_kind = 0 OR j.device_kind = w.device_kind)"
                    "  AND (w.dtypes = '' OR instr(w.dtypes, ',' || j.dtype || ',') > 0)"
+                   "  AND instr(w.model_families, ',' || j.model_family || ',') > 0"
                    "  AND NOT EXISTS (SELECT 1 FROM worker_job_backoff b WHERE"
                    "   b.worker_id = ?1 AND b.job_id = t.job_id AND b.until_ms > ?2)"
                    " ORDER BY j.priority DESC, t.job_id, t.id LIMIT 1"));

@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
 #include "storage/ids.h"
+#include "storage/model_family.h"
 #include "storage/sha256.h"
 #include "storage/store.h"
 #include "storage/store_internal.h"
@@ -27,23 +28,26 @@ absl::StatusOr<v1::RegisterResponse> Store::RegisterWorker(const v1::RegisterReq
     absl::StrAppend(&dtypes, dtypes.empty() ? "," : "",
                     dtype == v1::DTYPE_UNSPECIFIED ? v1::DTYPE_FP32 : dtype, ",");
   }
+  ABLATE_ASSIGN_OR_RETURN(const std::string families,
+                          WorkerFamiliesColumn(request.model_families()));
   std::lock_guard<std::mutex> lock(mu_);
   ABLATE_ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> txn,
                           WriteTransaction::Begin(db_.get()));
   ABLATE_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare("INSERT INTO workers (name, device_kind, device, dtypes, memory_bytes,"
-                   " model_paths, version, registered_ms, last_seen_ms)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                   " model_paths, version, registered_ms, last_seen_ms, model_families)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   const int64_t now = Now();
   stmt.BindAll(request.name(), static_cast<int>(request.device_kind()), request.device(), dtypes,
                request.memory_bytes(), absl::StrJoin(request.model_paths(), "\n"),
-               request.version(), now, now);
+               request.version(), now, now, families);
   ABLATE_RETURN_IF_ERROR(stmt.Run());
   const int64_t id = db_->LastInsertRowId();
   ABLATE_RETURN_IF_ERROR(txn->Commit());
-  spdlog::info("{} registered: {} {} ({}), version {}", WorkerName(id), request.name(),
-               request.device(), v1::DeviceKind_Name(request.device_kind()), request.version());
+  spdlog::info("{} registered: {} {} ({}), version {}, families {}", WorkerName(id),
+               request.name(), request.device(), v1::DeviceKind_Name(request.device_kind()),
+               request.version(), families);
   v1::RegisterResponse response;
   response.set_worker_id(WorkerName(id));
   response.set_heartbeat_interval_ms(static_cast<int32_t>(options_.heartbeat_interval_ms));

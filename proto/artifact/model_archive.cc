@@ -13,20 +13,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/artifact/checkpoint_files.h"
 #include "proto/artifact/digest.h"
 
 namespace ablate::artifact {
 namespace {
 
-constexpr const char* kAllowed[] = {"config.json", "merges.txt", "model.safetensors",
-                                    "vocab.json"};
-constexpr const char* kRequired[] = {"config.json", "model.safetensors"};
 constexpr int64_t kOctalLimit = int64_t{1} << 33;  // 8^11: largest size + 1 in 11 octal digits.
 
-bool IsAllowed(const std::string& name) {
-  return std::any_of(std::begin(kAllowed), std::end(kAllowed),
-                     [&](const char* a) { return name == a; });
-}
+bool IsAllowed(const std::string& name) { return IsModelFileName(name); }
 
 int64_t Padded(int64_t n) { return (n + kTarBlock - 1) / kTarBlock * kTarBlock; }
 
@@ -177,8 +172,9 @@ absl::StatusOr<std::vector<ArchiveMember>> CanonicalMembers(std::vector<ArchiveM
     if (!IsAllowed(members[i].name)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "'", members[i].name,
-          "' is not a model artifact file (allowed: config.json, merges.txt, model.safetensors, "
-          "vocab.json)"));
+          "' is not a model artifact file (allowed: config.json, model.safetensors or "
+          "model-KKKKK-of-NNNNN.safetensors with model.safetensors.index.json, tokenizer.json, "
+          "tokenizer_config.json, vocab.json, merges.txt)"));
     }
     if (i > 0 && members[i].name == members[i - 1].name) {
       return absl::InvalidArgumentError(absl::StrCat("'", members[i].name, "' appears twice"));
@@ -187,11 +183,15 @@ absl::StatusOr<std::vector<ArchiveMember>> CanonicalMembers(std::vector<ArchiveM
       return absl::InvalidArgumentError(absl::StrCat("'", members[i].name, "' has a negative size"));
     }
   }
-  for (const char* required : kRequired) {
-    if (std::none_of(members.begin(), members.end(),
-                     [&](const ArchiveMember& m) { return m.name == required; })) {
-      return absl::InvalidArgumentError(absl::StrCat("a model artifact needs ", required));
-    }
+  std::vector<std::string> names;
+  for (const ArchiveMember& m : members) names.push_back(m.name);
+  if (std::find(names.begin(), names.end(), kConfigFileName) == names.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("a model artifact needs ", kConfigFileName));
+  }
+  absl::StatusOr<std::vector<std::string>> weights = WeightFiles(names);
+  if (!weights.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a model artifact needs weights: the folder ", weights.status().message()));
   }
   return members;
 }
@@ -258,10 +258,12 @@ absl::StatusOr<std::unique_ptr<FolderArchive>> FolderArchive::Open(const std::st
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return absl::NotFoundError(absl::StrCat(dir, " is not a folder"));
   }
+  absl::StatusOr<std::vector<std::string>> names = ModelFilesIn(dir);
+  if (!names.ok()) return names.status();
   std::vector<ArchiveMember> members;
-  for (const char* name : kAllowed) {
+  for (const std::string& name : *names) {
     const std::string path = absl::StrCat(dir, "/", name);
-    if (::stat(path.c_str(), &st) != 0) continue;
+    if (::stat(path.c_str(), &st) != 0) return Errno(errno, absl::StrCat("stat ", path));
     members.push_back({name, static_cast<int64_t>(st.st_size)});
   }
   absl::StatusOr<std::vector<ArchiveMember>> canonical = CanonicalMembers(std::move(members));

@@ -4,8 +4,11 @@
 // SHA-256 names the whole folder and the digest can be recomputed from the unpacked files.
 //
 // Format (the persistent contract, also described in proto/ablate/v1/ablate.proto):
-// - Members: config.json and model.safetensors (required), merges.txt and vocab.json (if
-//   present); nothing else. Sorted by name. Plain file names, no directories.
+// - Members: the model files of the folder (proto/artifact/checkpoint_files.h): config.json and
+//   the weights (model.safetensors, or model-KKKKK-of-NNNNN.safetensors K = 1..N with
+//   model.safetensors.index.json) required; tokenizer.json, tokenizer_config.json, vocab.json,
+//   merges.txt if present; nothing else. Sorted by name (bytewise). Plain file names, no
+//   directories.
 // - Each member: a 512-byte ustar header (mode 0000644, uid/gid 0, mtime 0, typeflag '0',
 //   magic "ustar\0" version "00", empty link/user/group names and prefix, size in 11 octal
 //   digits, or GNU base-256 from 8 GiB on, checksum "%06o\0 "), then the file's bytes, then
@@ -38,7 +41,7 @@ struct ArchiveMember {
   bool operator==(const ArchiveMember& o) const { return name == o.name && size == o.size; }
 };
 
-// Checks names (allowed, each once, required present) and sizes (>= 0) and returns the
+// Checks names (model files, each once, config.json and a complete set of weights) and sizes (>= 0) and returns the
 // members in archive (name) order. INVALID_ARGUMENT names the offending file.
 absl::StatusOr<std::vector<ArchiveMember>> CanonicalMembers(std::vector<ArchiveMember> members);
 
@@ -48,8 +51,7 @@ int64_t ArchiveSize(const std::vector<ArchiveMember>& members);
 // The archive of a folder's files, produced on demand at any offset without writing it.
 class FolderArchive {
  public:
-  // The allowed files present in `dir` (regular files; config.json and model.safetensors
-  // required). NOT_FOUND / INVALID_ARGUMENT name the folder and file.
+  // The model files present in `dir` (regular files; config.json and weights required). NOT_FOUND / INVALID_ARGUMENT name the folder and file.
   static absl::StatusOr<std::unique_ptr<FolderArchive>> Open(const std::string& dir);
   // Exactly `members` of `dir`, whose sizes must match (re-verifying an unpacked folder).
   static absl::StatusOr<std::unique_ptr<FolderArchive>> OpenMembers(

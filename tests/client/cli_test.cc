@@ -264,6 +264,30 @@ TEST_F(CliTest, SubmitFromSpecWithWait) {
   EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
 }
 
+TEST_F(CliTest, SubmitBosFlagsAndFamilyDefault) {
+  const fs::path m = dir_ / "llama";
+  fs::create_directories(m);
+  std::ofstream(m / "config.json")
+      << R"({"model_type": "llama", "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "hidden_size": 32, "max_position_embeddings": 64,
+             "vocab_size": 300, "bos_token_id": 1})";
+  std::ofstream(m / "model.safetensors") << "w";
+  std::ofstream(dir_ / "text.txt") << "some text";
+  const std::string text = (dir_ / "text.txt").string();
+  ASSERT_EQ(Run({"submit", "--model", m.string(), "--text", text}).code, 0);
+  EXPECT_TRUE(service_.last_submit().spec().bos_per_chunk());  // Llama: on by default.
+  EXPECT_EQ(service_.last_submit().spec().model().shape().bos_token_id(), 1);
+  EXPECT_EQ(service_.last_submit().spec().model().shape().n_kv_head(), 2);
+  ASSERT_EQ(Run({"submit", "--model", m.string(), "--text", text, "--no-bos"}).code, 0);
+  EXPECT_FALSE(service_.last_submit().spec().bos_per_chunk());
+  const fs::path g = Model();  // GPT-2: off by default, --bos turns it on.
+  ASSERT_EQ(Run({"submit", "--model", g.string(), "--text", text}).code, 0);
+  EXPECT_FALSE(service_.last_submit().spec().bos_per_chunk());
+  ASSERT_EQ(Run({"submit", "--model", g.string(), "--text", text, "--bos"}).code, 0);
+  EXPECT_TRUE(service_.last_submit().spec().bos_per_chunk());
+  EXPECT_EQ(service_.last_submit().spec().model().shape().bos_token_id(), 50256);
+}
+
 TEST_F(CliTest, WatchExitCodes) {
   Result r = Run({"watch", "job-run"});
   EXPECT_EQ(r.code, 0) << r.err;

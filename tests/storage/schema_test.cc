@@ -81,8 +81,12 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  // Back to version 1: undo the later migrations (v4: model families, v3: per-block NLL,
+  // v2: backoff).
   ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE worker_job_backoff; ALTER TABLE results DROP COLUMN"
+                         "ALTER TABLE jobs DROP COLUMN model_family;"
+                         " ALTER TABLE workers DROP COLUMN model_families;"
+                         " DROP TABLE worker_job_backoff; ALTER TABLE results DROP COLUMN"
                          " block_nll; ALTER TABLE jobs DROP COLUMN block_tokens;"
                          " PRAGMA user_version = 1",
                          nullptr, nullptr, nullptr),
@@ -92,6 +96,10 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_THAT(RawQuery(path, "PRAGMA user_version"),
               ::testing::ElementsAre(std::to_string(kSchemaVersion)));
+  // v4: jobs and workers from before families are gpt2.
+  EXPECT_THAT(RawQuery(path, "SELECT model_family FROM jobs"), ::testing::ElementsAre("gpt2"));
+  EXPECT_THAT(RawQuery(path, "SELECT model_families FROM workers"),
+              ::testing::ElementsAre(",gpt2,"));
   EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM worker_job_backoff"),
               ::testing::ElementsAre("0"));
   auto job = (*store)->GetJob(job_id);
@@ -135,13 +143,16 @@ TEST(SchemaTest, MigratesAVersionTwoDatabaseToBlocks) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE results DROP COLUMN block_nll; ALTER TABLE jobs DROP"
-                         " COLUMN block_tokens; PRAGMA user_version = 2",
+                         " COLUMN block_tokens; ALTER TABLE jobs DROP COLUMN model_family;"
+                         " ALTER TABLE workers DROP COLUMN model_families;"
+                         " PRAGMA user_version = 2",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto store = Store::Open(path, StoreOptions());
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_THAT(RawQuery(path, "PRAGMA user_version"), ::testing::ElementsAre("3"));
+  EXPECT_THAT(RawQuery(path, "PRAGMA user_version"),
+              ::testing::ElementsAre(std::to_string(kSchemaVersion)));
   EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM results WHERE block_nll IS NULL"),
               ::testing::ElementsAre("2"));
   while (true) {
