@@ -95,6 +95,7 @@ json OfflineReference(const v1::JobSpec& spec) {
   o.sweep = static_cast<worker::SweepKind>(spec.sweep());
   o.bos = spec.bos_per_chunk();
   o.masks_per_batch = spec.masks_per_task();
+  o.block_tokens = spec.block_tokens();
   o.progress = false;
   TempDir dir;
   if (spec.sweep() == v1::SWEEP_CUMULATIVE) {
@@ -124,7 +125,17 @@ void ExpectMatchesOffline(v1::AblationService::Stub& client, const std::string& 
       EXPECT_EQ(table.rows(i).head(), row["head"].get<int>());
       ExpectRelEq(table.rows(i).ppl(), row["ppl"].get<double>(), "head ppl");
       ExpectRelEq(table.rows(i).delta(), row["delta"].get<double>(), "head delta");
+      // Per-block NLL and the bootstrap interval (same blocks, default seed and resamples).
+      ASSERT_EQ(table.rows(i).block_nll_size(), static_cast<int>(row["block_nll"].size()));
+      for (int b = 0; b < table.rows(i).block_nll_size(); ++b) {
+        ExpectRelEq(table.rows(i).block_nll(b), row["block_nll"][b].get<double>(), "block nll");
+      }
+      ASSERT_TRUE(table.rows(i).has_delta_lo());
+      EXPECT_NEAR(table.rows(i).delta_lo(), row["delta_ci"][0].get<double>(), 1e-9);
+      EXPECT_NEAR(table.rows(i).delta_hi(), row["delta_ci"][1].get<double>(), 1e-9);
     }
+    EXPECT_EQ(json(std::vector<int64_t>(table.block_tokens().begin(), table.block_tokens().end())),
+              offline["block_tokens"]);
   }
   if (offline.contains("cumulative")) {
     v1::CumulativeCurve curve;
@@ -140,6 +151,9 @@ void ExpectMatchesOffline(v1::AblationService::Stub& client, const std::string& 
         EXPECT_EQ(curve.points(k).head().layer(), point["head"][0].get<int>());
         EXPECT_EQ(curve.points(k).head().head(), point["head"][1].get<int>());
       }
+      ASSERT_TRUE(curve.points(k).has_ratio_lo());
+      EXPECT_NEAR(curve.points(k).ratio_lo(), point["ratio_ci"][0].get<double>(), 1e-9);
+      EXPECT_NEAR(curve.points(k).ratio_hi(), point["ratio_ci"][1].get<double>(), 1e-9);
     }
   }
 }
