@@ -8,8 +8,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "proto/artifact/digest.h"
 #include "worker/chunks.h"
-#include "worker/engine/sha256.h"
 #include "worker/status_util.h"
 
 namespace ablate::worker {
@@ -62,6 +62,26 @@ bool SleepUnlessStopped(int ms, TaskControl* control) {
   return !control->ShouldStop();
 }
 
+bool IsAttribution(const ablate::v1::Task& task) {
+  return task.masks_size() > 0 && task.masks(0).phase() == ablate::v1::PHASE_ATTRIBUTION;
+}
+
+// A PHASE_ATTRIBUTION task: the clean run and every head's first-order estimate.
+absl::StatusOr<std::vector<engine::MaskNll>> Attribute(const LoadedModel& model,
+                                                       const torch::Tensor& chunks,
+                                                       engine::Method method,
+                                                       int64_t block_tokens,
+                                                       TaskControl* control,
+                                                       std::vector<double>* estimates) {
+  if (control->ShouldStop()) return absl::AbortedError(AbortReasonName(control->reason()));
+  absl::StatusOr<engine::Attribution> a =
+      model.engine->Attribute(chunks, method, engine::EvalOptions{block_tokens, nullptr});
+  if (!a.ok()) return a.status();
+  control->AddMasksDone(1);
+  *estimates = std::move(a->estimates);
+  return std::vector<engine::MaskNll>{std::move(a->clean)};
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& task,
@@ -70,6 +90,11 @@ absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& 
   std::vector<engine::HeadMask> masks;
   masks.reserve(task.masks_size());
   for (const ablate::v1::MaskSpec& spec : task.masks()) {
+    if (spec.phase() == ablate::v1::PHASE_ATTRIBUTION &&
+        (task.masks_size() != 1 || spec.index() != 0 || spec.heads_size() > 0)) {
+      return MarkPermanent(absl::InvalidArgumentError(
+          "a PHASE_ATTRIBUTION task has exactly one mask: index 0, no heads"));
+    }
     std::vector<bool> seen(total, false);
     engine::HeadMask mask;
     for (int head : spec.heads()) {
@@ -98,7 +123,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> EngineExecutor::GetDataset(
     return text.status().code() == absl::StatusCode::kNotFound ? MarkPermanent(text.status())
                                                                : text.status();
   }
-  const std::string got = engine::Sha256Hex(*text);
+  const std::string got = artifact::Sha256Hex(*text);
   if (got != key) {
     return absl::DataLossError(
         absl::StrCat("dataset ", key, ": the server sent text whose SHA-256 is ", got));
@@ -208,11 +233,13 @@ absl::StatusOr<TaskOutput> EngineExecutor::Execute(const ablate::v1::Task& task,
   // Evaluation only: a first task's model load, fetch and tokenization would make the
   // worker's masks/s depend on how many tasks it happened to run.
   const auto start = Clock::now();
-  auto nll = EvaluateMasks(*p->model, p->chunks, p->masks,
-                           static_cast<engine::Method>(task.method()),
-                           task.block_tokens() > 0 ? task.block_tokens()
-                                                   : engine::kDefaultBlockTokens,
-                           control);
+  const auto method = static_cast<engine::Method>(task.method());
+  const int64_t block =
+      task.block_tokens() > 0 ? task.block_tokens() : engine::kDefaultBlockTokens;
+  std::vector<double> estimates;  // PHASE_ATTRIBUTION only
+  auto nll = IsAttribution(task)
+                 ? Attribute(*p->model, p->chunks, method, block, control, &estimates)
+                 : EvaluateMasks(*p->model, p->chunks, p->masks, method, block, control);
   if (!nll.ok()) return nll.status();
   TaskOutput output;
   for (int i = 0; i < task.masks_size(); ++i) {
@@ -222,6 +249,7 @@ absl::StatusOr<TaskOutput> EngineExecutor::Execute(const ablate::v1::Task& task,
     r->set_nll_sum((*nll)[i].nll_sum);
     r->set_n_tokens((*nll)[i].n_tokens);
     for (double b : (*nll)[i].block_nll) r->add_block_nll(b);
+    for (double e : estimates) r->add_head_estimates(e);
   }
   ablate::v1::ResultMeta& meta = output.meta;
   meta.set_model_sha256(p->model->fingerprint.sha256);

@@ -5,7 +5,9 @@
 //   2. gets the dataset text by SHA-256 (fetched from the server once, digest verified, cached),
 //   3. tokenizes (cached per model and dataset) and cuts the chunks (chunks.h),
 //   4. evaluates the task's masks with engine::Model::Evaluate, in batches of
-//      `masks_per_batch` so a cancel or lost lease stops it between batches.
+//      `masks_per_batch` so a cancel or lost lease stops it between batches; a
+//      PHASE_ATTRIBUTION task (one mask, index 0) runs engine::Model::Attribute instead and
+//      returns the clean run with every head's estimate (MaskResult.head_estimates).
 // A model named by artifact_digest instead of a path is fetched into the ArtifactCache first
 // (ModelRef.sha256, if set, is still checked against its model.safetensors).
 // Errors a retry cannot fix (digest mismatch, bad checkpoint, model shape not the one the job
@@ -74,7 +76,8 @@ class EngineExecutor : public TaskExecutor {
 };
 
 // Task.masks -> engine masks. Errors (permanent): a head index outside [0, n_layer * n_head),
-// or a head listed twice.
+// a head listed twice, or a PHASE_ATTRIBUTION mask that is not the task's only mask (index 0,
+// no heads).
 absl::StatusOr<std::vector<engine::HeadMask>> TaskMasks(const ablate::v1::Task& task,
                                                         const engine::ModelConfig& config);
 

@@ -3,8 +3,9 @@
 // ablate-worker: flags -> options structs -> the ablate_worker library.
 //   ablate-worker --server ADDR [--device D] [--dtype T] [--threads N] [--token-file F] ...
 //   ablate-worker eval --model DIR --text FILE --n-chunks N --seq-len S --method M --sweep W
-//                      [--order FILE] [--device D] [--dtype T] [--threads N] [--bos]
-//                      [--block B] [--ci C] [--bootstrap N] [--seed S] --out F
+//                      [--order FILE] [--verify-top K] [--reference FILE] [--device D]
+//                      [--dtype T] [--threads N] [--bos] [--block B] [--ci C] [--bootstrap N]
+//                      [--seed S] --out F
 //   ablate-worker tokenize --model DIR --text FILE
 // Exit codes: 0 ok, 1 runtime error, 2 usage error. Each error is one line on stderr.
 #include <CLI/CLI.hpp>
@@ -50,7 +51,8 @@ struct Flags {
   bool test_fail_tasks = false, test_no_heartbeat = false;
   // eval / tokenize.
   std::string model, text, order, out, method, sweep;
-  int n_chunks = 0, seq_len = 0;
+  int n_chunks = 0, seq_len = 0, verify_top = 0;
+  std::string reference;
   bool bos = false, quiet = false;
   int block = 0, bootstrap = 10000;
   double ci = 0.95;
@@ -108,6 +110,8 @@ int RunEvalCommand(const Flags& f) {
   options.ci = f.ci;
   options.bootstrap = f.bootstrap;
   options.seed = f.seed;
+  options.verify_top_k = f.verify_top;
+  options.reference_file = f.reference;
   auto result = aw::RunEval(options);
   if (!result.ok()) return FailStatus(result.status());
   absl::Status written = aw::WriteJsonFile(f.out, *result);
@@ -242,7 +246,12 @@ void AddEvalFlags(CLI::App* eval, Flags* f) {
   eval->add_option("--n-chunks", f->n_chunks, "Number of chunks")->required();
   eval->add_option("--seq-len", f->seq_len, "Tokens per chunk")->required();
   eval->add_option("--method", f->method, "zero, zero_folded or mean")->required();
-  eval->add_option("--sweep", f->sweep, "individual, cumulative or full")->required();
+  eval->add_option("--sweep", f->sweep, "individual, cumulative, full or attribution")
+      ->required();
+  eval->add_option("--verify-top", f->verify_top,
+                   "attribution: verify the K heads with the largest estimates exactly");
+  eval->add_option("--reference", f->reference,
+                   "attribution: individual/full eval output of the same run (recall of top K)");
   eval->add_option("--order", f->order, "Cumulative order (JSON) for --sweep cumulative");
   eval->add_flag("--bos", f->bos, "Start every chunk with <|endoftext|>");
   eval->add_option("--masks-per-batch", f->masks_per_batch,

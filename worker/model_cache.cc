@@ -7,8 +7,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "proto/artifact/digest.h"
 #include "worker/engine/checkpoint.h"
-#include "worker/engine/sha256.h"
 #include "worker/status_util.h"
 
 namespace ablate::worker {
@@ -22,7 +22,7 @@ std::string CacheKey(const std::string& dir, const std::string& sha,
 
 absl::StatusOr<std::string> CheckDigest(const std::string& weights_path,
                                         const std::string& expected) {
-  absl::StatusOr<std::string> sha = engine::Sha256File(weights_path);
+  absl::StatusOr<std::string> sha = artifact::Sha256OfFile(weights_path);
   if (!sha.ok()) return sha.status();
   if (!expected.empty() && absl::AsciiStrToLower(expected) != *sha) {
     return MarkPermanent(absl::FailedPreconditionError(

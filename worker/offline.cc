@@ -12,11 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "proto/analysis/cumulative_order.h"
 #include "proto/analysis/tables.h"
-#include "worker/offline_intervals.h"
+#include "proto/artifact/digest.h"
 #include "worker/chunks.h"
-#include "worker/engine/sha256.h"
 #include "worker/engine/text_tokenizer.h"
 #include "worker/model_cache.h"
+#include "worker/offline_attribution.h"
+#include "worker/offline_intervals.h"
 
 namespace ablate::worker {
 namespace {
@@ -179,8 +180,9 @@ absl::StatusOr<SweepKind> ParseSweepKind(const std::string& name) {
   if (name == "individual") return SweepKind::kIndividual;
   if (name == "cumulative") return SweepKind::kCumulative;
   if (name == "full") return SweepKind::kFull;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown sweep '", name, "' (expected individual, cumulative or full)"));
+  if (name == "attribution") return SweepKind::kAttribution;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown sweep '", name, "' (expected individual, cumulative, full or attribution)"));
 }
 
 std::string SweepKindName(SweepKind sweep) {
@@ -191,6 +193,8 @@ std::string SweepKindName(SweepKind sweep) {
       return "cumulative";
     case SweepKind::kFull:
       return "full";
+    case SweepKind::kAttribution:
+      return "attribution";
   }
   return "unknown";
 }
@@ -266,12 +270,30 @@ absl::StatusOr<std::vector<int>> TokenizeFile(const std::string& model_dir,
 
 namespace {
 
+// Attribution, then the exact verification of the top K (offline_attribution.h). `out`
+// already holds the run's description.
+absl::Status AttributionPhases(const LoadedModel& m, const torch::Tensor& chunks,
+                               const EvalOptions& options, json* out) {
+  const int k = options.verify_top_k;
+  ProgressLine progress(options.progress, k > 0 ? k + 1 : 0);
+  int64_t done = 0;
+  MaskEvaluator evaluate = [&](const std::vector<engine::HeadMask>& masks) {
+    return Evaluate(m, chunks, masks, options, &progress, &done);
+  };
+  AttributionSweepOptions a{k, options.reference_file};
+  absl::Status s =
+      RunAttributionSweep(*m.engine, chunks, options.method, a, evaluate, json(*out), out);
+  if (s.ok() && k > 0) progress.Update(done, /*force=*/true);
+  return s;
+}
+
 // The phases the sweep asks for; fills `out`. `order` is the given cumulative order (used
 // only for kCumulative).
 absl::Status RunPhases(const LoadedModel& m, const torch::Tensor& chunks,
                        const EvalOptions& options, std::vector<int> order, json* out) {
   const engine::ModelConfig& c = m.fingerprint.config;
   const int total = c.n_heads_total();
+  if (options.sweep == SweepKind::kAttribution) return AttributionPhases(m, chunks, options, out);
   const bool individual = options.sweep != SweepKind::kCumulative;
   const bool cumulative = options.sweep != SweepKind::kIndividual;
   ProgressLine progress(options.progress,
@@ -307,7 +329,7 @@ void DescribeRun(const EvalOptions& options, const LoadedModel& m, const std::st
   (*out)["masks_per_batch"] = options.masks_per_batch;
   (*out)["device"] = options.engine.device;
   (*out)["dtype"] = engine::DTypeName(options.engine.dtype);
-  (*out)["dataset_sha256"] = engine::Sha256Hex(text);
+  (*out)["dataset_sha256"] = artifact::Sha256Hex(text);
   if (std::optional<analysis::BootstrapOptions> b = Bootstrap(options); b.has_value()) {
     (*out)["ci"] = b->ci;
     (*out)["bootstrap"] = b->resamples;
@@ -340,6 +362,11 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
                                           : "--order is only used with --sweep cumulative");
   }
   if (absl::Status s = CheckIntervalFlags(options); !s.ok()) return s;
+  if (options.sweep != SweepKind::kAttribution &&
+      (options.verify_top_k != 0 || !options.reference_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--verify-top and --reference are only used with --sweep attribution");
+  }
   auto model = LoadModel(options.model_dir, "", options.engine);
   if (!model.ok()) return model.status();
   const LoadedModel& m = **model;
@@ -355,9 +382,9 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
     order = *std::move(read);
   }
   json out = {{"heads", json::array()}};
+  DescribeRun(options, m, *text, &out);
   absl::Status run = RunPhases(m, *chunks, options, std::move(order), &out);
   if (!run.ok()) return run;
-  DescribeRun(options, m, *text, &out);
   out["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();
   return out;
 }

@@ -8,6 +8,7 @@
 //   {"baseline_ppl": x, "n_tokens_scored": n,
 //    "heads": [{"layer": l, "head": h, "ppl": p, "delta": d}, ...],          // individual/full
 //    "cumulative": [{"removed": k, "ppl": p, "head": [l, h] or null}, ...],  // cumulative/full
+//    (attribution: "heads" with estimates and "attribution", see offline_attribution.h)
 //    "model": {"path", "sha256", "n_layer", "n_head", "n_embd", "n_positions", "vocab_size"},
 //    "seconds": s}
 // Per-block NLL and paired block bootstrap intervals (worker/offline_intervals.h):
@@ -38,9 +39,11 @@
 
 namespace ablate::worker {
 
-enum class SweepKind { kIndividual = 1, kCumulative = 2, kFull = 3 };  // = ablate.v1.Sweep
+// = ablate.v1.Sweep. kAttribution: offline_attribution.h.
+enum class SweepKind { kIndividual = 1, kCumulative = 2, kFull = 3, kAttribution = 4 };
 
-absl::StatusOr<SweepKind> ParseSweepKind(const std::string& name);  // individual|cumulative|full
+// individual|cumulative|full|attribution
+absl::StatusOr<SweepKind> ParseSweepKind(const std::string& name);
 std::string SweepKindName(SweepKind sweep);
 
 struct EvalOptions {
@@ -66,6 +69,10 @@ struct EvalOptions {
   double ci = 0.95;
   int bootstrap = 10000;
   uint64_t seed = 0;
+  // kAttribution only: heads to verify exactly (largest estimated delta first), and an
+  // individual/full eval output of the same run for the recall of the true top K.
+  int verify_top_k = 0;
+  std::string reference_file;
 };
 
 // Runs the sweep and returns the JSON above. Errors name the flag or file at fault:

@@ -12,10 +12,10 @@
 #include <cmath>
 #include <thread>
 
+#include "proto/artifact/digest.h"
 #include "tests/worker/worker_test_util.h"
 #include "worker/chunks.h"
 #include "worker/device_info.h"
-#include "worker/engine/sha256.h"
 #include "worker/status_util.h"
 
 namespace ablate::worker {
@@ -46,7 +46,7 @@ class ExecutorTest : public ::testing::Test {
     task.set_job_id("job-1");
     task.mutable_model()->set_path(dir_->File("model"));
     task.mutable_model()->set_sha256(*sha_);
-    task.set_dataset_sha256(engine::Sha256Hex(*text_));
+    task.set_dataset_sha256(artifact::Sha256Hex(*text_));
     task.set_n_chunks(2);
     task.set_seq_len(16);
     task.set_method(v1::METHOD_ZERO_FOLDED);
@@ -255,6 +255,44 @@ TEST(DeviceInfo, KindsAndDtypes) {
   if (!torch::cuda::is_available()) {
     EXPECT_THAT(CheckDeviceAvailable("cuda:0").message(), HasSubstr("not available"));
   }
+}
+
+// A PHASE_ATTRIBUTION task runs Model::Attribute: the clean run and every head's estimate.
+TEST_F(ExecutorTest, AttributionTaskReturnsCleanRunAndEstimates) {
+  EngineExecutor executor({});
+  TaskControl control;
+  v1::Task task = MakeTask();
+  task.clear_masks();
+  v1::MaskSpec* m = task.add_masks();
+  m->set_phase(v1::PHASE_ATTRIBUTION);
+  auto out = executor.Execute(task, Fetcher(*text_), &control);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->results.size(), 1u);
+  EXPECT_EQ(control.masks_done(), 1);
+  const v1::MaskResult& r = out->results[0];
+  EXPECT_EQ(r.phase(), v1::PHASE_ATTRIBUTION);
+  EXPECT_EQ(r.index(), 0);
+  auto model = LoadModel(dir_->File("model"), *sha_, {});
+  ASSERT_TRUE(model.ok());
+  auto chunks = MakeChunks((*model)->tokenizer->Encode(*text_), 2, 16, false, 50256);
+  auto want = (*model)->engine->Attribute(*chunks, engine::Method::kZeroFolded);
+  ASSERT_TRUE(want.ok()) << want.status();
+  EXPECT_EQ(r.nll_sum(), want->clean.nll_sum);
+  EXPECT_EQ(r.n_tokens(), 30);
+  EXPECT_EQ(r.block_nll_size(), static_cast<int>(want->clean.block_nll.size()));
+  ASSERT_EQ(r.head_estimates_size(), static_cast<int>(want->estimates.size()));
+  for (int h = 0; h < r.head_estimates_size(); ++h) {
+    EXPECT_EQ(r.head_estimates(h), want->estimates[h]) << h;
+  }
+  // An attribution mask must be the task's only mask.
+  v1::MaskSpec* extra = task.add_masks();
+  extra->set_phase(v1::PHASE_INDIVIDUAL);
+  extra->set_index(1);
+  extra->add_heads(0);
+  auto bad = executor.Execute(task, Fetcher(*text_), &control);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(IsPermanent(bad.status()));
 }
 
 }  // namespace

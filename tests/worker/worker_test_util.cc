@@ -15,8 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "proto/artifact/digest.h"
 #include "worker/engine/checkpoint.h"
-#include "worker/engine/sha256.h"
 
 extern char** environ;
 
@@ -94,7 +94,7 @@ absl::StatusOr<std::string> WriteRandomModel(const std::string& dir, uint64_t se
   options.tokenizer_dir = std::string(ABLATE_TEST_DATA_DIR) + "/gpt2-tokenizer";
   absl::Status saved = engine::SaveCheckpoint(dir, RandomWeights(config, seed), options);
   if (!saved.ok()) return saved;
-  return engine::Sha256File(dir + "/" + engine::kWeightsFile);
+  return artifact::Sha256OfFile(dir + "/" + engine::kWeightsFile);
 }
 
 std::string TestText(size_t min_bytes) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/attribution.h"
 #include "worker/engine/model_checks.h"
 #include "worker/engine/model_forward.h"
 #include "worker/engine/model_lm_head.h"
@@ -84,6 +85,22 @@ void SetThreads(int n) {
   if (auto set = reinterpret_cast<SetFn>(
           dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     set(n);
+}
+
+// Chunks, method and block size of an Evaluate or Attribute call.
+absl::Status CheckRequest(const torch::Tensor& chunks, Method method,
+                          const EvalOptions& eval, const ModelConfig& config) {
+  absl::Status s = internal::CheckChunks(chunks, config);
+  if (!s.ok()) return s;
+  if (method != Method::kZero && method != Method::kZeroFolded &&
+      method != Method::kMean) {
+    return absl::InvalidArgumentError("unknown ablation method");
+  }
+  if (eval.block_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block_tokens must be >= 1, got ", eval.block_tokens));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -309,7 +326,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     auto impl = std::make_unique<Impl>();
     impl->options = options;
     impl->device = *device;
-    c10::InferenceMode guard;
+    torch::NoGradGuard guard;  // not InferenceMode: Attribute needs autograd
     impl->model =
         internal::ToDevice(weights, *device, ScalarType(options.dtype));
     return std::unique_ptr<Model>(new Model(std::move(impl)));
@@ -322,18 +339,10 @@ absl::StatusOr<std::vector<MaskNll>> Model::Evaluate(
     const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
     Method method, const EvalOptions& eval) const {
   try {
-    absl::Status s = internal::CheckChunks(chunks, config());
+    absl::Status s = CheckRequest(chunks, method, eval, config());
     if (!s.ok()) return s;
     s = internal::CheckMasks(masks, config());
     if (!s.ok()) return s;
-    if (method != Method::kZero && method != Method::kZeroFolded &&
-        method != Method::kMean) {
-      return absl::InvalidArgumentError("unknown ablation method");
-    }
-    if (eval.block_tokens < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "block_tokens must be >= 1, got ", eval.block_tokens));
-    }
     std::vector<MaskNll> out(masks.size());
     if (masks.empty()) return out;
     c10::InferenceMode guard;
@@ -350,6 +359,34 @@ absl::StatusOr<std::vector<MaskNll>> Model::Evaluate(
     return out;
   } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
     return TorchError("Model::Evaluate", e);
+  }
+}
+
+absl::StatusOr<Attribution> Model::Attribute(const torch::Tensor& chunks,
+                                            Method method,
+                                            const EvalOptions& eval) const {
+  try {
+    absl::Status s = CheckRequest(chunks, method, eval, config());
+    if (!s.ok()) return s;
+    c10::InferenceMode not_inference(false);
+    const torch::Tensor tokens =
+        chunks.to(impl_->device, torch::kLong).contiguous();
+    std::optional<Replacements> repl;
+    if (method != Method::kMean)
+      repl = impl_->MakeReplacements(method, tokens, 0, nullptr);
+    const int64_t rows = internal::AttributionRows(
+        impl_->model, impl_->options, impl_->device, tokens.size(1));
+    internal::AttributionRun run =
+        internal::Attribute(impl_->model, tokens, repl ? &*repl : nullptr,
+                            impl_->LmOptions(), rows, eval);
+    Attribution out;
+    for (double b : run.block_nll) out.clean.nll_sum += b;
+    out.clean.n_tokens = chunks.size(0) * (chunks.size(1) - 1);
+    out.clean.block_nll = std::move(run.block_nll);
+    out.estimates = std::move(run.estimates);
+    return out;
+  } catch (const std::exception& e) {  // c10::Error, std::bad_alloc
+    return TorchError("Model::Attribute", e);
   }
 }
 

@@ -91,6 +91,15 @@ struct MaskNll {
   std::vector<double> block_nll;
 };
 
+// Attribution patching (attribution.h): the clean run and every head's
+// first-order estimate of its ablation effect.
+struct Attribution {
+  MaskNll clean;  // the clean run, as Evaluate's empty mask (to fp32 rounding)
+  // est_h for every head, flat layer * n_head + head, in NLL units: the
+  // first-order estimate of (ablated nll_sum - clean nll_sum).
+  std::vector<double> estimates;
+};
+
 // Scored tokens of each block, chunk-major: n_chunks times ceil((seq_len - 1) /
 // block_tokens) entries, each block_tokens except a shorter last one per chunk.
 // Requires n_chunks >= 0, seq_len >= 2, block_tokens >= 1.
@@ -126,6 +135,17 @@ class Model {
   absl::StatusOr<std::vector<MaskNll>> Evaluate(
       const torch::Tensor& chunks, absl::Span<const HeadMask> masks,
       Method method, const EvalOptions& eval = {}) const;
+
+  // The clean run of `chunks` and, for every head at once, est_h = sum over
+  // chunks and positions of (r_h - z_h) . dL/dz_h, L = the clean total NLL,
+  // r_h the method's replacement (zero: 0; zero_folded: b_V,h; mean: clean
+  // mean of z_h over these chunks). One forward and one backward pass
+  // (LibTorch autograd; memory in attribution.h); chunks go in groups sized
+  // from max_batch_rows or the activation budget. eval.progress gets (chunks
+  // done, chunks). Errors as Evaluate.
+  absl::StatusOr<Attribution> Attribute(const torch::Tensor& chunks,
+                                        Method method,
+                                        const EvalOptions& eval = {}) const;
 
   ~Model();
 

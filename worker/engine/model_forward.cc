@@ -105,7 +105,11 @@ torch::Tensor BlockTail(const DeviceModel& m, int layer, const torch::Tensor& x,
   a.add_(x);  // residual; a is fresh, so x (maybe a cached tensor) is untouched
   torch::Tensor h = LayerNorm(m, a, blk.ln_2_weight, blk.ln_2_bias);
   h = Linear(h, blk.mlp_c_fc_weight, blk.mlp_c_fc_bias);  // [B, T, 4d]
-  at::gelu_(h, "tanh");  // in place: one 4d buffer, not two
+  if (torch::GradMode::is_enabled()) {
+    h = at::gelu(h, "tanh");  // attribution: in place would break autograd
+  } else {
+    at::gelu_(h, "tanh");  // in place: one 4d buffer, not two
+  }
   torch::Tensor out =
       Linear(h, blk.mlp_c_proj_weight, blk.mlp_c_proj_bias);  // [B, T, d]
   return out.add_(a);

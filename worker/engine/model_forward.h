@@ -13,6 +13,10 @@
 // from them. Shapes: B rows (chunks, or masks x chunks), T positions, d =
 // n_embd, H heads, dh = d / H.
 //
+// Attribution (attribution.h) runs these pieces with autograd: with
+// torch::GradMode enabled they must be differentiable (no in-place op on a
+// tensor that backward needs).
+//
 // Thread-safety: pure functions of their arguments.
 #ifndef ABLATE_WORKER_ENGINE_MODEL_FORWARD_H_
 #define ABLATE_WORKER_ENGINE_MODEL_FORWARD_H_

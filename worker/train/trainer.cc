@@ -14,9 +14,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/artifact/digest.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/engine/config.h"
-#include "worker/engine/sha256.h"
 #include "worker/engine/tokenizer.h"
 #include "worker/train/train_model.h"
 
@@ -185,7 +185,7 @@ absl::Status SaveAndVerify(const engine::ModelWeights& w,
         report->heldout_ppl_engine, report->heldout_ppl_saved));
   }
   absl::StatusOr<std::string> sha =
-      engine::Sha256File(absl::StrCat(o.out_dir, "/", engine::kWeightsFile));
+      artifact::Sha256OfFile(absl::StrCat(o.out_dir, "/", engine::kWeightsFile));
   if (!sha.ok()) return sha.status();
   report->safetensors_sha256 = *sha;
   return absl::OkStatus();

@@ -1,9 +1,9 @@
 // Copyright: the ablate authors.
 //
-// SHA-256 against FIPS 180-4 example vectors and against Python's hashlib
-// (values computed outside this project and pasted here), including every
-// padding boundary.
-#include "worker/engine/sha256.h"
+// The project's one SHA-256 (OpenSSL libcrypto, proto/artifact/digest.h) against
+// FIPS 180-4 example vectors and against Python's hashlib (values computed
+// outside this project and pasted here), including every padding boundary.
+#include "proto/artifact/digest.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <string>
 
-namespace ablate::engine {
+namespace ablate::artifact {
 namespace {
 
 // Bytes (i * 7 + 3) mod 256 for i = 0..n-1.
@@ -52,10 +52,10 @@ TEST(Sha256Test, PaddingBoundaries) {
 TEST(Sha256Test, IncrementalEqualsOneShot) {
   const std::string data = Pattern(1000);
   for (size_t step : {1, 3, 63, 64, 65, 500}) {
-    Sha256 h;
+    Sha256Stream h;
     for (size_t i = 0; i < data.size(); i += step)
       h.Update(data.substr(i, step));
-    EXPECT_EQ(ToHex(h.Finish()), Sha256Hex(data)) << step;
+    EXPECT_EQ(h.FinishHex(), Sha256Hex(data)) << step;
   }
 }
 
@@ -67,7 +67,7 @@ TEST(Sha256Test, MillionAFile) {
     std::ofstream out(path, std::ios::binary);
     out << std::string(1000000, 'a');
   }
-  absl::StatusOr<std::string> hex = Sha256File(path);
+  absl::StatusOr<std::string> hex = Sha256OfFile(path);
   std::remove(path.c_str());
   ASSERT_TRUE(hex.ok()) << hex.status();
   EXPECT_EQ(*hex,
@@ -76,7 +76,7 @@ TEST(Sha256Test, MillionAFile) {
 
 TEST(Sha256Test, MissingFileIsNotFound) {
   absl::StatusOr<std::string> hex =
-      Sha256File("/nonexistent/ablate/model.safetensors");
+      Sha256OfFile("/nonexistent/ablate/model.safetensors");
   ASSERT_FALSE(hex.ok());
   EXPECT_EQ(hex.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(
@@ -85,4 +85,4 @@ TEST(Sha256Test, MissingFileIsNotFound) {
 }
 
 }  // namespace
-}  // namespace ablate::engine
+}  // namespace ablate::artifact
