@@ -26,6 +26,11 @@ std::string CurveSvg(const v1::CumulativeCurve& curve, const v1::ThresholdTable&
 // labelled with its head; each panel has its own scale.
 std::string LayerBarsSvg(const v1::LayerTable& layers, const std::string& subtitle);
 
+// SWEEP_ATTRIBUTION: estimated dPPL (y) vs exact dPPL (x), one class="point" per verified
+// head, the identity line (class="identity"), the largest exact effects labelled, and the
+// agreement (Spearman, recall) below (report_attribution.cc).
+std::string AttributionScatterSvg(const v1::HeadTable& table, const std::string& subtitle);
+
 }  // namespace ablate::client
 
 #endif  // ABLATE_CLIENT_FIGURES_H_

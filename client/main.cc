@@ -43,7 +43,10 @@ void AddSubmit(CLI::App& app, Action* action, ac::SubmitOptions* o, std::string*
   Optional(c, "--n-chunks", &o->n_chunks, "Number of chunks (default 2)");
   Optional(c, "--seq-len", &o->seq_len, "Tokens per chunk (default min(1024, n_positions))");
   Optional(c, "--method", &o->method, "zero | zero_folded | mean (default zero)");
-  Optional(c, "--sweep", &o->sweep, "individual | cumulative | full (default full)");
+  Optional(c, "--sweep", &o->sweep,
+           "individual | cumulative | full | attribution (default full)");
+  Optional(c, "--verify-top", &o->verify_top_k,
+           "attribution: verify the K heads with the largest estimates exactly (default 0)");
   Optional(c, "--dtype", &o->dtype, "fp32 | bf16 | fp16 (default fp32)");
   Optional(c, "--device-kind", &o->device_kind, "any | cpu | cuda | mps (default any)");
   Optional(c, "--priority", &o->priority, "Higher runs first (default 0)");

@@ -108,6 +108,28 @@ absl::StatusOr<Series> LoadSeries(const std::string& path) {
   return series;
 }
 
+namespace {
+
+// "estimated by attribution ...; K verified exactly ..." and the same numbers into `j`.
+std::string AttributionSummary(const v1::HeadTable& table, json* j) {
+  (*j)["n_verified"] = table.n_verified();
+  (*j)["atp_spearman"] = table.has_atp_spearman() ? json(table.atp_spearman()) : json(nullptr);
+  (*j)["atp_recall"] = table.has_atp_recall() ? json(table.atp_recall()) : json(nullptr);
+  (*j)["recall_reference_job"] = table.recall_reference_job();
+  std::string s = absl::StrCat("every head estimated by attribution patching; ",
+                               table.n_verified(), " verified by exact ablation");
+  if (table.has_atp_spearman()) {
+    absl::StrAppend(&s, "; Spearman(estimate, exact) = ", Fixed(table.atp_spearman(), 3));
+  }
+  if (table.has_atp_recall()) {
+    absl::StrAppend(&s, "; recall of the true top heads = ", Fixed(table.atp_recall(), 3),
+                    " (vs ", table.recall_reference_job(), ")");
+  }
+  return s;
+}
+
+}  // namespace
+
 absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort, int top,
                       Format format, const Output& out, const v1::Uncertainty& uncertainty) {
   v1::HeadTable table;
@@ -121,8 +143,8 @@ absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort
   const json j = HeadTableJson(table, sort, top);
   const std::string preface = absl::StrCat(
       "Baseline PPL ", Fixed(table.baseline_ppl(), 3), " (", table.n_tokens_scored(),
-      " tokens scored); ", table.n_layer(), " layers x ", table.n_head(),
-      " heads; each head ablated alone",
+      " tokens scored); ", table.n_layer(), " layers x ", table.n_head(), " heads; ",
+      IsAttribution(table) ? AttributionSummary(table, &j) : std::string("each head ablated alone"),
       IntervalNote(table.ci(), table.bootstrap(), table.seed()), "\n\n");
   std::string after = absl::StrCat("\nNegative heads (removing one alone lowers PPL): ",
                                    negative.size(), "\n");

@@ -2,6 +2,7 @@
 //
 // Files written to --out DIR: report.md, heatmap.svg, curve.svg (jobs with a cumulative
 // sweep), layers.svg, and the data behind them as heads.csv, curve.csv, layers.csv.
+// Attribution jobs: report.md, scatter.svg (estimate vs exact) and heads.csv.
 #ifndef ABLATE_CLIENT_REPORT_H_
 #define ABLATE_CLIENT_REPORT_H_
 
@@ -41,6 +42,12 @@ std::vector<int> ReportCurveSteps(const ReportData& data);
 
 // The Markdown text of report.md (figures referenced by their file names).
 std::string ReportMarkdown(const ReportData& data);
+
+// SWEEP_ATTRIBUTION jobs (report_attribution.cc): report.md (agreement, top heads by
+// estimate), scatter.svg (AttributionScatterSvg) and heads.csv; `sub` is the figure subtitle.
+std::string AttributionReportMarkdown(const ReportData& data);
+std::vector<std::pair<std::string, std::string>> AttributionReportFiles(const ReportData& data,
+                                                                        const std::string& sub);
 
 struct ReportOptions {
   std::string job_id;

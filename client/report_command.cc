@@ -78,6 +78,7 @@ absl::StatusOr<ReportData> Fetch(const Session& s, const ReportOptions& o) {
   absl::Status st = Call(s, &Stub::GetJob, get, &d.job, "GetJob");
   const v1::Uncertainty& u = o.uncertainty;
   if (st.ok()) st = Call(s, &Stub::GetHeadTable, Query(o.job_id, u), &d.heads, "GetHeadTable");
+  if (st.ok() && d.job.spec().sweep() == v1::SWEEP_ATTRIBUTION) return d;  // heads only
   if (st.ok()) {
     st = Call(s, &Stub::GetDistribution, Query(o.job_id, u), &d.stats, "GetDistribution");
   }
@@ -117,13 +118,16 @@ absl::Status RunReport(const Session& s, const ReportOptions& o, const Output& o
                                                                      : d->job.spec().name(),
                                        ", method ", MethodName(d->job.spec().method()),
                                        ", baseline PPL ", Fixed(d->heads.baseline_ppl(), 2));
-  std::vector<std::pair<std::string, std::string>> files = {
-      {"report.md", ReportMarkdown(*d)},
-      {"heatmap.svg", HeatmapSvg(d->heads, sub)},
-      {"layers.svg", LayerBarsSvg(d->layers, sub)},
-      {"heads.csv",
-       RenderCsv(HeadsTable(SortHeads(d->heads, HeadSort::kLayer, 0), d->heads.ci()))},
-      {"layers.csv", RenderCsv(LayersTable(d->layers))}};
+  using Files = std::vector<std::pair<std::string, std::string>>;
+  Files files =
+      d->job.spec().sweep() == v1::SWEEP_ATTRIBUTION
+          ? AttributionReportFiles(*d, sub)
+          : Files{{"report.md", ReportMarkdown(*d)},
+                  {"heatmap.svg", HeatmapSvg(d->heads, sub)},
+                  {"layers.svg", LayerBarsSvg(d->layers, sub)},
+                  {"heads.csv",
+                   RenderCsv(HeadsTable(SortHeads(d->heads, HeadSort::kLayer, 0), d->heads.ci()))},
+                  {"layers.csv", RenderCsv(LayersTable(d->layers))}};
   if (d->curve.has_value()) {
     files.push_back({"curve.svg", CurveSvg(*d->curve, *d->thresholds, sub)});
     files.push_back({"curve.csv", RenderCsv(CurveTable(*d->curve))});

@@ -119,6 +119,7 @@ absl::Status Assign(const std::string& raw_key, const json& v, const fs::path& d
   if (key == "priority") return num(&o->priority);
   if (key == "masks_per_task") return num(&o->masks_per_task);
   if (key == "max_attempts") return num(&o->max_attempts);
+  if (key == "verify_top_k") return num(&o->verify_top_k);
   if (key == "method") return str(&o->method);
   if (key == "sweep") return str(&o->sweep);
   if (key == "dtype") return str(&o->dtype);
@@ -158,6 +159,7 @@ void SubmitOptions::FillFrom(const SubmitOptions& o) {
   fill(&priority, o.priority);
   fill(&masks_per_task, o.masks_per_task);
   fill(&max_attempts, o.max_attempts);
+  fill(&verify_top_k, o.verify_top_k);
   fill(&bos_per_chunk, o.bos_per_chunk);
   fill(&upload, o.upload);
   fill(&request_id, o.request_id);
@@ -286,6 +288,7 @@ absl::StatusOr<v1::SubmitJobRequest> BuildSubmitRequest(const SubmitOptions& o) 
   }
   spec->set_method(*method);
   spec->set_sweep(*sweep);
+  spec->set_verify_top_k(o.verify_top_k.value_or(0));
   spec->set_dtype(*dtype);
   spec->set_device_kind(*device);
   spec->set_priority(o.priority.value_or(0));

@@ -8,6 +8,7 @@
 // `-` or `_`:
 //   model, text, n_chunks, seq_len, method, sweep, dtype, priority, device_kind,
 //   masks_per_task, request_id, name, dataset_name, bos_per_chunk, max_attempts, upload,
+//   verify_top_k (attribution sweeps),
 //   cumulative_order (list of "L.H" strings, or in JSON also [[layer, head], ...]).
 // Relative `model` / `text` paths are taken relative to the spec file's folder. Flags given on
 // the command line win over the file. Thread-compatible.
@@ -37,6 +38,7 @@ struct SubmitOptions {
   std::optional<int> priority;
   std::optional<int> masks_per_task;
   std::optional<int> max_attempts;
+  std::optional<int> verify_top_k;  // SWEEP_ATTRIBUTION: heads verified exactly (default 0).
   std::optional<bool> bos_per_chunk;  // --bos / --no-bos; default DefaultBos(shape).
   // Upload the model folder as an artifact first and name it by digest (workers fetch it).
   std::optional<bool> upload;

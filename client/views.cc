@@ -56,16 +56,23 @@ absl::StatusOr<HeadSort> ParseHeadSort(const std::string& name) {
 
 std::string HeadName(int layer, int head) { return absl::StrCat("L", layer, "H", head); }
 
+bool IsAttribution(const v1::HeadTable& table) {
+  return table.rows_size() > 0 && table.rows(0).has_atp_delta();
+}
+
 std::vector<v1::HeadRow> SortHeads(const v1::HeadTable& table, HeadSort sort, int top) {
   std::vector<v1::HeadRow> rows(table.rows().begin(), table.rows().end());
   std::stable_sort(rows.begin(), rows.end(), LayerHeadLess);
+  // Attribution tables rank by the estimate (every head has one).
+  const bool atp = IsAttribution(table);
+  auto key = [atp](const v1::HeadRow& r) { return atp ? r.atp_delta() : r.delta(); };
   if (sort == HeadSort::kDelta) {
-    std::stable_sort(rows.begin(), rows.end(), [](const v1::HeadRow& a, const v1::HeadRow& b) {
-      return a.delta() > b.delta();
+    std::stable_sort(rows.begin(), rows.end(), [&](const v1::HeadRow& a, const v1::HeadRow& b) {
+      return key(a) > key(b);
     });
   } else if (sort == HeadSort::kAbs) {
-    std::stable_sort(rows.begin(), rows.end(), [](const v1::HeadRow& a, const v1::HeadRow& b) {
-      return std::fabs(a.delta()) > std::fabs(b.delta());
+    std::stable_sort(rows.begin(), rows.end(), [&](const v1::HeadRow& a, const v1::HeadRow& b) {
+      return std::fabs(key(a)) > std::fabs(key(b));
     });
   }
   if (top > 0 && static_cast<size_t>(top) < rows.size()) rows.resize(top);
@@ -85,6 +92,7 @@ std::vector<v1::HeadRow> NegativeHeads(const v1::HeadTable& table) {
 }
 
 Table HeadsTable(const std::vector<v1::HeadRow>& rows, double ci) {
+  if (!rows.empty() && rows[0].has_atp_delta()) return AttributionHeadsTable(rows);
   Table t;
   t.keys = {"rank", "layer", "head", "ppl", "delta"};
   t.titles = {"#", "layer", "head", "PPL", "dPPL"};
@@ -111,6 +119,20 @@ Table HeadsTable(const std::vector<v1::HeadRow>& rows, double ci) {
       }
     }
     t.AddRow(std::move(row));
+  }
+  return t;
+}
+
+Table AttributionHeadsTable(const std::vector<v1::HeadRow>& rows) {
+  Table t;
+  t.keys = {"rank", "layer", "head", "atp_delta", "verified", "ppl", "delta"};
+  t.titles = {"#", "layer", "head", "est. dPPL", "verified", "PPL", "dPPL"};
+  int rank = 0;
+  for (const v1::HeadRow& r : rows) {
+    const Cell none = TextCell("-");
+    t.AddRow({IntCell(++rank), IntCell(r.layer()), IntCell(r.head()),
+              PercentCell(r.atp_delta(), 2), TextCell(r.exact() ? "yes" : "no"),
+              r.exact() ? NumCell(r.ppl(), 2) : none, r.exact() ? PercentCell(r.delta(), 2) : none});
   }
   return t;
 }

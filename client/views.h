@@ -31,6 +31,11 @@ std::vector<v1::HeadRow> NegativeHeads(const v1::HeadTable& table);
 // ThresholdRow.max_heads_lo) gain interval columns: bracketed in Markdown ("[+1.20%, +3.40%]"),
 // two numbers in CSV (delta_lo, delta_hi, ...). `ci` (the level, 0 = unknown) titles them.
 Table HeadsTable(const std::vector<v1::HeadRow>& rows, double ci = 0);
+// Attribution rows (atp_delta set) get AttributionHeadsTable's columns instead.
+// Estimated dPPL for every head, exact PPL / dPPL for the verified ones ("-" otherwise).
+Table AttributionHeadsTable(const std::vector<v1::HeadRow>& rows);
+// A SWEEP_ATTRIBUTION table (rows carry atp_delta); --sort ranks by the estimate there.
+bool IsAttribution(const v1::HeadTable& table);
 Table CurveTable(const v1::CumulativeCurve& curve, const std::vector<int>& only_k = {});
 Table ThresholdsTable(const v1::ThresholdTable& thresholds, int n_heads_total);
 Table StatsTable(const v1::DistributionStats& stats);

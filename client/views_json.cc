@@ -46,7 +46,8 @@ const EnumNames<v1::Method> kMethods{{{v1::METHOD_ZERO, "zero"},
                                       {v1::METHOD_MEAN, "mean"}}};
 const EnumNames<v1::Sweep> kSweeps{{{v1::SWEEP_INDIVIDUAL, "individual"},
                                     {v1::SWEEP_CUMULATIVE, "cumulative"},
-                                    {v1::SWEEP_FULL, "full"}}};
+                                    {v1::SWEEP_FULL, "full"},
+                                    {v1::SWEEP_ATTRIBUTION, "attribution"}}};
 const EnumNames<v1::DType> kDTypes{{{v1::DTYPE_FP32, "fp32"},
                                     {v1::DTYPE_BF16, "bf16"},
                                     {v1::DTYPE_FP16, "fp16"},
@@ -90,6 +91,11 @@ json HeadRowsJson(const std::vector<v1::HeadRow>& rows) {
       j["delta_ci"] = {r.delta_lo(), r.delta_hi()};
       j["significant"] = r.significant();
       j["rank_ci"] = {r.rank_lo(), r.rank_hi()};
+    }
+    if (r.has_atp_delta()) {  // attribution: ppl / delta only for verified heads
+      j["atp_delta"] = r.atp_delta();
+      j["verified"] = r.exact();
+      if (!r.exact()) j["ppl"] = j["delta"] = nullptr;
     }
     out.push_back(std::move(j));
   }

@@ -91,7 +91,7 @@ absl::Status CheckEnums(v1::JobSpec* spec) {
   }
   if (spec->sweep() == v1::SWEEP_UNSPECIFIED || !v1::Sweep_IsValid(spec->sweep())) {
     return Invalid("spec.sweep", absl::StrCat("is unknown or unset (", spec->sweep(),
-                                              "); use individual, cumulative or full"));
+                                              "); use individual, cumulative, full or attribution"));
   }
   if (!v1::DType_IsValid(spec->dtype())) {
     return Invalid("spec.dtype", absl::StrCat("is unknown (", spec->dtype(), ")"));
@@ -158,6 +158,20 @@ absl::Status CheckOrder(const v1::JobSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status CheckVerifyTopK(const v1::JobSpec& spec) {
+  const int n = spec.model().shape().n_layer() * spec.model().shape().n_head();
+  if (spec.sweep() != v1::SWEEP_ATTRIBUTION) {
+    if (spec.verify_top_k() == 0) return absl::OkStatus();
+    return Invalid("spec.verify_top_k", "must be 0 unless sweep is SWEEP_ATTRIBUTION");
+  }
+  if (spec.verify_top_k() < 0 || spec.verify_top_k() > n) {
+    return Invalid("spec.verify_top_k", absl::StrCat("must be in 0..", n,
+                                                     " (the model's heads), got ",
+                                                     spec.verify_top_k()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckTextLength(const v1::JobSpec& spec, int64_t text_bytes) {
   const int64_t per_chunk = spec.seq_len() - (spec.bos_per_chunk() ? 1 : 0);
   const int64_t needed = int64_t{spec.n_chunks()} * per_chunk;
@@ -199,6 +213,7 @@ absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes, v1::Job
   if (absl::Status s = CheckEnums(spec); !s.ok()) return s;
   if (absl::Status s = CheckLimits(limits, spec); !s.ok()) return s;
   if (absl::Status s = CheckOrder(*spec); !s.ok()) return s;
+  if (absl::Status s = CheckVerifyTopK(*spec); !s.ok()) return s;
   if (!spec->dataset().sha256().empty()) {
     if (!IsSha256Hex(spec->dataset().sha256())) {
       return Invalid("spec.dataset.sha256", "is not 64 hex digits");
@@ -222,6 +237,9 @@ int64_t MasksPerPhase(const v1::JobSpec& spec) {
 }
 
 int64_t MasksTotal(const v1::JobSpec& spec) {
+  if (spec.sweep() == v1::SWEEP_ATTRIBUTION) {
+    return 1 + (spec.verify_top_k() > 0 ? spec.verify_top_k() + 1 : 0);
+  }
   return MasksPerPhase(spec) * (spec.sweep() == v1::SWEEP_FULL ? 2 : 1);
 }
 

@@ -64,7 +64,8 @@ std::vector<int64_t> JobBlockSizes(const ablate::v1::JobSpec& spec);
 // 1 + n_layer * n_head: the masks of one phase.
 int64_t MasksPerPhase(const ablate::v1::JobSpec& spec);
 
-// All masks of the job: one phase, or two for SWEEP_FULL.
+// All masks of the job: one phase, or two for SWEEP_FULL; SWEEP_ATTRIBUTION: the attribution
+// mask plus, when verify_top_k > 0, the baseline and verify_top_k heads.
 int64_t MasksTotal(const ablate::v1::JobSpec& spec);
 
 // Splits mask indices first..last (inclusive) into consecutive groups of at most `per_task`.

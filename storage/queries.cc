@@ -6,6 +6,7 @@
 #include "proto/analysis/correlation.h"
 #include "proto/analysis/distribution.h"
 #include "proto/analysis/tables.h"
+#include "storage/attribution_table.h"
 #include "storage/intervals.h"
 #include "storage/store_internal.h"
 
@@ -55,6 +56,9 @@ absl::Status WithField(absl::string_view field, const absl::Status& status) {
 
 absl::StatusOr<v1::HeadTable> QueryHeadTable(Store& store, absl::string_view job_id,
                                              const v1::Uncertainty& uncertainty) {
+  ABLATE_ASSIGN_OR_RETURN(std::optional<AttributionData> attribution,
+                          store.LoadAttribution(job_id));
+  if (attribution.has_value()) return AttributionHeadTable(*attribution);
   ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(uncertainty));
   ABLATE_ASSIGN_OR_RETURN(Individual ind, LoadIndividual(store, job_id));
   v1::HeadTable table;
@@ -68,6 +72,7 @@ absl::StatusOr<v1::HeadTable> QueryHeadTable(Store& store, absl::string_view job
     row->set_head(head.head);
     row->set_ppl(head.ppl);
     row->set_delta(head.delta);
+    row->set_exact(true);
   }
   ABLATE_RETURN_IF_ERROR(AddHeadIntervals(ind.data, uncertainty, options, &table));
   return table;

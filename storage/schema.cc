@@ -188,6 +188,52 @@ ALTER TABLE jobs ADD COLUMN block_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN model_family TEXT NOT NULL DEFAULT 'gpt2';
 ALTER TABLE workers ADD COLUMN model_families TEXT NOT NULL DEFAULT ',gpt2,';
 )sql",
+    // 4 -> 5: attribution (SWEEP_ATTRIBUTION = 4, PHASE_ATTRIBUTION = 3): every head's
+    // first-order estimate, one row per head; the clean run is results (phase 3, index 0).
+    // job_overview counts an attribution job's masks (1, + baseline + verify_top_k).
+    R"sql(
+CREATE TABLE head_estimates (
+  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  head INTEGER NOT NULL,
+  estimate REAL NOT NULL,
+  PRIMARY KEY (job_id, head)
+) WITHOUT ROWID;
+
+CREATE VIEW attribution_heads AS
+SELECT e.job_id AS job_id,
+       e.head / j.n_head AS layer,
+       e.head % j.n_head AS head,
+       e.estimate AS estimate,
+       c.n_tokens AS n_tokens,
+       v.ppl AS ppl,
+       (v.ppl - b.ppl) / b.ppl AS delta
+FROM head_estimates e
+JOIN jobs j ON j.id = e.job_id
+JOIN results c ON c.job_id = e.job_id AND c.phase = 3 AND c.mask_index = 0
+LEFT JOIN results v ON v.job_id = e.job_id AND v.phase = 1 AND v.mask_index = e.head + 1
+LEFT JOIN results b ON b.job_id = e.job_id AND b.phase = 1 AND b.mask_index = 0;
+
+DROP VIEW job_overview;
+CREATE VIEW job_overview AS
+SELECT j.id AS job_id,
+       'job-' || j.id AS job,
+       j.name AS name,
+       CASE j.state WHEN 1 THEN 'QUEUED' WHEN 2 THEN 'RUNNING' WHEN 3 THEN 'SUCCEEDED'
+                    WHEN 4 THEN 'FAILED' WHEN 5 THEN 'CANCELLED' ELSE 'UNKNOWN' END AS state,
+       j.priority AS priority,
+       j.n_layer AS n_layer,
+       j.n_head AS n_head,
+       (SELECT COUNT(*) FROM results r WHERE r.job_id = j.id) AS masks_done,
+       CASE j.sweep
+         WHEN 3 THEN 2 * (1 + j.n_layer * j.n_head)
+         WHEN 4 THEN 1 + COALESCE(NULLIF(json_extract(j.spec_json, '$.verify_top_k'), 0) + 1, 0)
+         ELSE 1 + j.n_layer * j.n_head END AS masks_total,
+       j.created_ms AS created_ms,
+       j.started_ms AS started_ms,
+       j.finished_ms AS finished_ms,
+       j.error AS error
+FROM jobs j;
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

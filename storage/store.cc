@@ -160,6 +160,12 @@ absl::Status Store::FillProgressLocked(const JobRow& row, v1::Job* job) {
     const int64_t per = row.spec.masks_per_task();
     tasks_total += (MasksPerPhase(row.spec) - 1 + per - 1) / per;
   }
+  if (row.spec.sweep() == v1::SWEEP_ATTRIBUTION && row.spec.verify_top_k() > 0 &&
+      tasks_total == 1) {
+    // Verify tasks (baseline + top K) are counted before they exist.
+    const int64_t per = row.spec.masks_per_task();
+    tasks_total += (row.spec.verify_top_k() + 1 + per - 1) / per;
+  }
   p->set_tasks_total(static_cast<int32_t>(tasks_total));
   p->set_tasks_running(static_cast<int32_t>(stmt.ColumnInt(3)));
   p->set_workers_busy(static_cast<int32_t>(stmt.ColumnInt(4)));

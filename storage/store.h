@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -71,6 +72,18 @@ struct PhaseData {
   std::vector<int> order;                // Cumulative order (flat heads), when known.
 };
 
+// The stored results of a SWEEP_ATTRIBUTION job (Store::LoadAttribution).
+struct AttributionData {
+  ablate::v1::JobSpec spec;                  // Without dataset text.
+  analysis::MaskNll clean;                   // The attribution phase's clean run.
+  std::vector<double> estimates;             // est_h (NLL units), flat layer * n_head + head.
+  std::map<int, analysis::MaskNll> exact;    // Verify-phase results stored so far, by mask
+                                             // index (0 = baseline, 1 + flat head).
+  std::string reference_job;                 // A finished exact individual/full job of the
+                                             // same model, text, chunking, BOS and method;
+  std::vector<analysis::MaskNll> reference;  // its individual phase. "" / empty = none.
+};
+
 class Store {
  public:
   // Opens or creates the database, sets WAL / synchronous / busy_timeout / foreign keys and
@@ -92,6 +105,9 @@ class Store {
   absl::StatusOr<ablate::v1::ListWorkersResponse> ListWorkers();
   // All masks of `phase` (FAILED_PRECONDITION until every one is stored).
   absl::StatusOr<PhaseData> LoadPhase(absl::string_view job_id, ablate::v1::Phase phase);
+  // A SWEEP_ATTRIBUTION job's estimates and verified heads so far; nullopt for other sweeps,
+  // FAILED_PRECONDITION until the attribution phase is stored.
+  absl::StatusOr<std::optional<AttributionData>> LoadAttribution(absl::string_view job_id);
 
   // ---- worker side
   absl::StatusOr<ablate::v1::RegisterResponse> RegisterWorker(
@@ -159,6 +175,16 @@ class Store {
   absl::StatusOr<std::vector<analysis::MaskNll>> LoadMasksLocked(int64_t job_id,
                                                                   ablate::v1::Phase phase,
                                                                   int64_t expected);
+  // SWEEP_ATTRIBUTION (store_attribution.cc).
+  absl::Status InsertEstimatesLocked(int64_t job_id, const ablate::v1::MaskResult& result);
+  absl::StatusOr<std::vector<double>> LoadEstimatesLocked(int64_t job_id, int n_heads);
+  // The verify_top_k heads with the largest estimated deltas, largest first.
+  absl::StatusOr<std::vector<int>> VerifiedHeadsLocked(const JobRow& job,
+                                                       const analysis::MaskNll& clean);
+  absl::Status DeriveVerifyLocked(const JobRow& job, Changes* changes);
+  absl::StatusOr<std::map<int, analysis::MaskNll>> LoadStoredMasksLocked(
+      int64_t job_id, ablate::v1::Phase phase);
+  absl::StatusOr<int64_t> FindReferenceLocked(const ablate::v1::JobSpec& spec);
   // The start of Heartbeat, CompleteTask and FailTask: ids parsed, mu_ locked, BEGIN
   // IMMEDIATE, expired leases reclaimed, the task loaded (NOT_FOUND if unknown).
   absl::StatusOr<TaskWrite> BeginTaskWrite(absl::string_view worker_id,

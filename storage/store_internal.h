@@ -56,6 +56,11 @@ struct Store::TaskWrite {
   TaskRow task;
 };
 
+// MaskResult.head_estimates: L*H finite values in a PHASE_ATTRIBUTION result, none
+// elsewhere. `field` names the result in errors (store_attribution.cc).
+absl::Status CheckHeadEstimates(const ablate::v1::JobSpec& spec, ablate::v1::Phase phase,
+                                const ablate::v1::MaskResult& result, absl::string_view field);
+
 // Spec <-> the JSON stored in jobs.spec_json (proto field names, enum names).
 absl::StatusOr<std::string> SpecToJson(const ablate::v1::JobSpec& spec);
 absl::StatusOr<ablate::v1::JobSpec> SpecFromJson(const std::string& json);

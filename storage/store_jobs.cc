@@ -168,6 +168,10 @@ absl::StatusOr<int64_t> Store::InsertJobLocked(const std::string& request_id,
       order.Reset();
     }
   }
+  if (spec.sweep() == v1::SWEEP_ATTRIBUTION) {  // one task: the attribution pass
+    ABLATE_RETURN_IF_ERROR(InsertTasksLocked(job_id, v1::PHASE_ATTRIBUTION, 0, 0, 1));
+    return job_id;
+  }
   ABLATE_RETURN_IF_ERROR(InsertTasksLocked(job_id, first_phase, 0,
                                            static_cast<int>(MasksPerPhase(spec)) - 1,
                                            spec.masks_per_task()));

@@ -119,6 +119,7 @@ absl::Status Store::CheckResultsLocked(const TaskRow& task, const JobRow& job,
           field, ".n_tokens is ", r.n_tokens(), "; n_chunks * (seq_len - 1) = ", tokens));
     }
     ABLATE_RETURN_IF_ERROR(CheckBlockResult(job.spec, r, field));
+    ABLATE_RETURN_IF_ERROR(CheckHeadEstimates(job.spec, task.phase, r, field));
   }
   return absl::OkStatus();
 }
@@ -146,6 +147,9 @@ absl::Status Store::InsertResultsLocked(const TaskRow& task,
     }
     ABLATE_RETURN_IF_ERROR(stmt.Run());
     stmt.Reset();
+    if (r.head_estimates_size() > 0) {
+      ABLATE_RETURN_IF_ERROR(InsertEstimatesLocked(task.job_id, r));
+    }
   }
   return absl::OkStatus();
 }
@@ -160,6 +164,9 @@ absl::Status Store::FinishPhaseIfDoneLocked(const JobRow& job, v1::Phase phase,
   if (!row || stmt.ColumnInt(0) > 0) return absl::OkStatus();
   if (phase == v1::PHASE_INDIVIDUAL && job.spec.sweep() == v1::SWEEP_FULL) {
     return DeriveCumulativeLocked(job, changes);
+  }
+  if (phase == v1::PHASE_ATTRIBUTION && job.spec.verify_top_k() > 0) {
+    return DeriveVerifyLocked(job, changes);
   }
   spdlog::info("{} succeeded", JobName(job.id));
   return SetJobStateLocked(job.id, v1::JOB_STATE_SUCCEEDED, "");
@@ -235,7 +242,10 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Store::LoadMasksLocked(int64_t jo
     count.BindAll(job_id, static_cast<int>(phase));
     ABLATE_ASSIGN_OR_RETURN(bool ok, count.Step());
     return absl::FailedPreconditionError(absl::StrCat(
-        JobName(job_id), ": the ", phase == v1::PHASE_INDIVIDUAL ? "individual" : "cumulative",
+        JobName(job_id), ": the ",
+        phase == v1::PHASE_INDIVIDUAL   ? "individual"
+        : phase == v1::PHASE_CUMULATIVE ? "cumulative"
+                                        : "attribution",
         " phase is not complete (", ok ? count.ColumnInt(0) : 0, " of ", expected,
         " masks stored)"));
   }
