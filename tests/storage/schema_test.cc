@@ -88,6 +88,7 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
                          " ALTER TABLE workers DROP COLUMN model_families;"
                          " DROP TABLE worker_job_backoff; ALTER TABLE results DROP COLUMN"
                          " block_nll; ALTER TABLE jobs DROP COLUMN block_tokens;"
+                         " DROP VIEW attribution_heads; DROP TABLE head_estimates;"
                          " PRAGMA user_version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -145,6 +146,7 @@ TEST(SchemaTest, MigratesAVersionTwoDatabaseToBlocks) {
                          "ALTER TABLE results DROP COLUMN block_nll; ALTER TABLE jobs DROP"
                          " COLUMN block_tokens; ALTER TABLE jobs DROP COLUMN model_family;"
                          " ALTER TABLE workers DROP COLUMN model_families;"
+                         " DROP VIEW attribution_heads; DROP TABLE head_estimates;"
                          " PRAGMA user_version = 2",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
