@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # GPU check of the engine: builds the engine-only configuration against the LibTorch inside
 # the machine's PyTorch and runs ablate-bench on CUDA in fp32 and bf16, 2 x 1024 tokens
-# (the reference study's shape; DESIGN.md section 3). Results go to $OUT if set, else to
+# (the reference study's shape; DESIGN.md section 3), for one random-weight shape of every
+# model family (SHAPES, default: gpt2-small pythia-160m pythia-410m llama-3.2-1b qwen2-0.5b
+# mistral-tiny; the one-mask-per-pass comparison for gpt2-small only). Where GoogleTest is
+# installed (under .deps or the system) it also builds and runs the gpu-labelled tests
+# (CUDA fp32 against the CPU for every family). Results go to $OUT if set, else to
 # ./gpu-check-out.
 #
 # Needs: python3 with a CUDA build of torch, cmake >= 3.18, a C++17 compiler, the CUDA
@@ -62,17 +66,39 @@ cmake --build "$build" -j "$(nproc)" --target ablate-bench > "$out/cmake-build.t
 bench="$build/worker/engine/tools/ablate-bench"
 
 status=0
-for dtype in fp32 bf16; do
-  log "ablate-bench cuda $dtype, 2 x 1024"
-  if "$bench" --device=cuda --dtype="$dtype" --n-chunks=2 --seq-len=1024 --compare-naive "$@" \
-      > "$out/bench-cuda-$dtype.txt" 2>&1; then
-    cat "$out/bench-cuda-$dtype.txt" >&2
+shapes="${SHAPES:-gpt2-small pythia-160m pythia-410m llama-3.2-1b qwen2-0.5b mistral-tiny}"
+for shape in $shapes; do
+  for dtype in fp32 bf16; do
+    extra=()
+    [[ "$shape" == gpt2-small ]] && extra=(--compare-naive)
+    log "ablate-bench $shape cuda $dtype, 2 x 1024"
+    if "$bench" --shape="$shape" --device=cuda --dtype="$dtype" --n-chunks=2 --seq-len=1024 \
+        "${extra[@]}" "$@" > "$out/bench-cuda-$shape-$dtype.txt" 2>&1; then
+      cat "$out/bench-cuda-$shape-$dtype.txt" >&2
+    else
+      status=1
+      tail -20 "$out/bench-cuda-$shape-$dtype.txt" >&2
+      log "ablate-bench $shape $dtype failed"
+    fi
+  done
+done
+
+# The gpu-labelled tests, when GoogleTest can be found.
+tbuild=build-gpu-tests
+if cmake -S . -B "$tbuild" -DCMAKE_BUILD_TYPE=Release -DABLATE_ENGINE_ONLY=ON -DABLATE_BUILD_TESTS=ON \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$absl_prefix;$PWD/.deps" > "$out/cmake-configure-tests.txt" 2>&1 &&
+   cmake --build "$tbuild" -j "$(nproc)" --target engine_gpu_test > "$out/cmake-build-tests.txt" 2>&1; then
+  log "engine_gpu_test (CUDA fp32 vs CPU, every family)"
+  if "$tbuild/tests/engine/engine_gpu_test" > "$out/gpu-test.txt" 2>&1; then
+    cat "$out/gpu-test.txt" >&2
   else
     status=1
-    tail -20 "$out/bench-cuda-$dtype.txt" >&2
-    log "ablate-bench $dtype failed"
+    tail -30 "$out/gpu-test.txt" >&2
+    log "engine_gpu_test failed"
   fi
-done
+else
+  log "gpu tests not built (no GoogleTest?): see cmake-configure-tests.txt / cmake-build-tests.txt"
+fi
 grep -h '^RESULT ' "$out"/bench-cuda-*.txt | sed 's/^RESULT //' > "$out/results.jsonl" || true
 log "results in $out (results.jsonl: one JSON object per run)"
 exit "$status"

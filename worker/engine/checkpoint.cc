@@ -5,140 +5,94 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
+#include <set>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "worker/engine/checkpoint_files.h"
+#include "worker/engine/checkpoint_layout.h"
 #include "worker/engine/config.h"
 #include "worker/engine/safetensors.h"
 
 namespace ablate::engine {
 namespace {
 
-constexpr char kPrefix[] = "transformer.";
-
-// One parameter of the model: its Hugging Face name, the shape the config
-// implies (with the config fields that imply it, for messages) and where it
-// lives in ModelWeights.
-struct ParamRef {
-  std::string name;
-  std::vector<int64_t> shape;
-  const char* dims;
-  torch::Tensor* tensor;
-};
-
-// All parameters in Hugging Face order. w->blocks must have n_layer entries.
-std::vector<ParamRef> Params(ModelWeights* w) {
-  const ModelConfig& c = w->config;
-  const int64_t d = c.n_embd;
-  std::vector<ParamRef> p = {
-      {"wte.weight", {c.vocab_size, d}, "vocab_size, n_embd", &w->wte},
-      {"wpe.weight", {c.n_positions, d}, "n_positions, n_embd", &w->wpe}};
-  for (int i = 0; i < c.n_layer; ++i) {
-    BlockWeights& b = w->blocks[i];
-    const std::string h = absl::StrCat("h.", i, ".");
-    p.push_back({h + "ln_1.weight", {d}, "n_embd", &b.ln_1_weight});
-    p.push_back({h + "ln_1.bias", {d}, "n_embd", &b.ln_1_bias});
-    p.push_back({h + "attn.c_attn.weight",
-                 {d, 3 * d},
-                 "n_embd, 3*n_embd",
-                 &b.attn_c_attn_weight});
-    p.push_back(
-        {h + "attn.c_attn.bias", {3 * d}, "3*n_embd", &b.attn_c_attn_bias});
-    p.push_back({h + "attn.c_proj.weight",
-                 {d, d},
-                 "n_embd, n_embd",
-                 &b.attn_c_proj_weight});
-    p.push_back({h + "attn.c_proj.bias", {d}, "n_embd", &b.attn_c_proj_bias});
-    p.push_back({h + "ln_2.weight", {d}, "n_embd", &b.ln_2_weight});
-    p.push_back({h + "ln_2.bias", {d}, "n_embd", &b.ln_2_bias});
-    p.push_back({h + "mlp.c_fc.weight",
-                 {d, 4 * d},
-                 "n_embd, 4*n_embd",
-                 &b.mlp_c_fc_weight});
-    p.push_back({h + "mlp.c_fc.bias", {4 * d}, "4*n_embd", &b.mlp_c_fc_bias});
-    p.push_back({h + "mlp.c_proj.weight",
-                 {4 * d, d},
-                 "4*n_embd, n_embd",
-                 &b.mlp_c_proj_weight});
-    p.push_back({h + "mlp.c_proj.bias", {d}, "n_embd", &b.mlp_c_proj_bias});
-  }
-  p.push_back({"ln_f.weight", {d}, "n_embd", &w->ln_f_weight});
-  p.push_back({"ln_f.bias", {d}, "n_embd", &w->ln_f_bias});
-  return p;
-}
+using internal::CheckpointFiles;
+using internal::HfTensor;
+using internal::SlotLayout;
+using internal::TensorRef;
+using Names = std::map<std::string, TensorRef>;
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-std::string Join(const std::string& dir, const char* file) {
+std::string Join(const std::string& dir, const std::string& file) {
   return (std::filesystem::path(dir) / file).string();
 }
 
-// Layer index of a name "h.{i}.rest", or -1 if the name is not of that form.
-int LayerOf(const std::string& name, std::string* rest) {
-  if (!absl::StartsWith(name, "h.")) return -1;
-  const size_t dot = name.find('.', 2);
-  int layer = -1;
-  if (dot == std::string::npos ||
-      !absl::SimpleAtoi(name.substr(2, dot - 2), &layer))
-    return -1;
-  *rest = name.substr(dot + 1);
-  return layer;
-}
-
-// Maps unprefixed names to their entries, dropping attention buffers. Errors on
-// a name present with and without the prefix and on tensors of layers the
-// config does not have.
-absl::StatusOr<std::map<std::string, const SafetensorsEntry*>> CanonicalNames(
-    const SafetensorsReader& reader, const ModelConfig& config) {
-  std::map<std::string, const SafetensorsEntry*> out;
-  for (const auto& [name, entry] : reader.entries()) {
+// Maps unprefixed names to their tensors, dropping buffers. Errors on a name
+// present with and without the prefix, on tensors of layers the config does
+// not have, and on unknown tensors inside a layer (ignoring one could change
+// the numbers).
+absl::StatusOr<Names> CanonicalNames(const CheckpointFiles& files,
+                                     const ModelConfig& config,
+                                     const std::set<std::string>& known) {
+  const std::string prefix = internal::BasePrefix(config.family);
+  Names out;
+  for (const auto& [name, ref] : files.tensors()) {
     std::string canon = name;
-    if (absl::StartsWith(canon, kPrefix))
-      canon = canon.substr(sizeof(kPrefix) - 1);
-    std::string rest;
-    const int layer = LayerOf(canon, &rest);
-    if (layer >= 0 && (rest == "attn.bias" || rest == "attn.masked_bias"))
-      continue;
+    if (absl::StartsWith(canon, prefix)) canon = canon.substr(prefix.size());
+    if (internal::IsBuffer(config.family, canon)) continue;
+    const std::string& path = ref.reader->path();
+    const int layer = internal::LayerOf(config.family, canon);
     if (layer >= config.n_layer) {
       return absl::InvalidArgumentError(absl::StrCat(
-          reader.path(), ": tensor '", name, "' belongs to layer ", layer,
+          path, ": tensor '", name, "' belongs to layer ", layer,
           " but config.json has n_layer = ", config.n_layer));
     }
-    auto [it, inserted] = out.emplace(canon, &entry);
-    if (!inserted) {
+    if (layer >= 0 && known.count(canon) == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          reader.path(), ": tensor '", canon,
-          "' is present both with and without the '", kPrefix, "' prefix"));
+          path, ": unexpected tensor '", name, "' for a ",
+          FamilyName(config.family),
+          " model with this config.json (refusing to ignore it)"));
+    }
+    auto [it, inserted] = out.emplace(canon, ref);
+    if (!inserted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", canon,
+                       "' is present both with and without the '", prefix,
+                       "' prefix"));
     }
   }
   return out;
 }
 
-// Reads one tensor as float32 after checking presence, shape and finiteness.
-absl::StatusOr<torch::Tensor> ReadParam(
-    const SafetensorsReader& reader,
-    const std::map<std::string, const SafetensorsEntry*>& names,
-    const std::string& name, const std::vector<int64_t>& shape,
-    const char* dims) {
-  auto it = names.find(name);
+// Reads one file tensor as float32 after checking presence, shape and
+// finiteness.
+absl::StatusOr<torch::Tensor> ReadPart(const CheckpointFiles& files,
+                                       const Names& names, const HfTensor& part,
+                                       const std::string& dims,
+                                       const std::string& prefix) {
+  auto it = names.find(part.name);
   if (it == names.end()) {
-    return absl::NotFoundError(absl::StrCat(reader.path(), ": tensor '", name,
-                                            "' is missing (looked for '", name,
-                                            "' and '", kPrefix, name, "')"));
+    return absl::NotFoundError(absl::StrCat(
+        files.path(), ": tensor '", part.name, "' is missing (looked for '",
+        part.name, "' and '", prefix, part.name, "')"));
   }
-  const SafetensorsEntry& e = *it->second;
-  if (e.shape != shape) {
+  const SafetensorsReader& reader = *it->second.reader;
+  const SafetensorsEntry& e = *it->second.entry;
+  if (e.shape != part.shape) {
     return absl::InvalidArgumentError(
         absl::StrCat(reader.path(), ": tensor '", e.name, "' has shape ",
                      ShapeString(e.shape), " but config.json (", dims,
-                     ") implies ", ShapeString(shape)));
+                     ") implies ", ShapeString(part.shape)));
   }
   absl::StatusOr<torch::Tensor> t = reader.ReadFloat32(e);
   if (!t.ok()) return t.status();
@@ -150,22 +104,23 @@ absl::StatusOr<torch::Tensor> ReadParam(
   return t;
 }
 
-// lm_head.weight, when present, must be a copy of wte (the engine's head is
-// tied).
-absl::Status CheckLmHead(
-    const SafetensorsReader& reader,
-    const std::map<std::string, const SafetensorsEntry*>& names,
-    const ModelWeights& w) {
-  if (names.count("lm_head.weight") == 0) return absl::OkStatus();
-  absl::StatusOr<torch::Tensor> head =
-      ReadParam(reader, names, "lm_head.weight", w.wte.sizes().vec(),
-                "vocab_size, n_embd");
-  if (!head.ok()) return head.status();
-  if (!torch::equal(*head, w.wte)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(reader.path(),
-                     ": tensor 'lm_head.weight' differs from wte.weight; "
-                     "only GPT-2 with a tied LM head is supported"));
+// A tied model's file may still hold the head: it must then equal the
+// embedding exactly (an untied head would make every number silently wrong).
+absl::Status CheckTiedHead(const CheckpointFiles& files, const Names& names,
+                           const ModelWeights& w) {
+  const bool neox = w.config.family == Family::kGptNeox;
+  const std::string head = neox ? "embed_out.weight" : "lm_head.weight";
+  if (!w.config.tie_word_embeddings || names.count(head) == 0)
+    return absl::OkStatus();
+  absl::StatusOr<torch::Tensor> t =
+      ReadPart(files, names, {head, w.wte.sizes().vec()}, "vocab_size, n_embd",
+               "");
+  if (!t.ok()) return t.status();
+  if (!torch::equal(*t, w.wte)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        files.path(), ": tensor '", head,
+        "' differs from the token embedding, but config.json says "
+        "tie_word_embeddings (a tied LM head)"));
   }
   return absl::OkStatus();
 }
@@ -173,22 +128,32 @@ absl::Status CheckLmHead(
 absl::StatusOr<ModelWeights> LoadUnsafe(const std::string& dir) {
   absl::StatusOr<ModelConfig> config = ReadModelConfig(Join(dir, kConfigFile));
   if (!config.ok()) return config.status();
-  absl::StatusOr<std::unique_ptr<SafetensorsReader>> reader =
-      SafetensorsReader::Open(Join(dir, kWeightsFile));
-  if (!reader.ok()) return reader.status();
-  auto names = CanonicalNames(**reader, *config);
-  if (!names.ok()) return names.status();
+  absl::StatusOr<std::unique_ptr<CheckpointFiles>> files =
+      CheckpointFiles::Open(dir);
+  if (!files.ok()) return files.status();
   ModelWeights w;
   w.config = *config;
   w.blocks.resize(config->n_layer);
-  for (ParamRef& p : Params(&w)) {
-    absl::StatusOr<torch::Tensor> t =
-        ReadParam(**reader, *names, p.name, p.shape, p.dims);
-    if (!t.ok()) return t.status();
-    *p.tensor = *std::move(t);
+  std::vector<SlotLayout> layout = internal::HfLayout(&w);
+  std::set<std::string> known;
+  for (const SlotLayout& s : layout) {
+    for (const HfTensor& p : s.parts) known.insert(p.name);
   }
-  absl::Status s = CheckLmHead(**reader, *names, w);
-  if (!s.ok()) return s;
+  absl::StatusOr<Names> names = CanonicalNames(**files, *config, known);
+  if (!names.ok()) return names.status();
+  const std::string prefix = internal::BasePrefix(config->family);
+  for (const SlotLayout& s : layout) {
+    std::vector<torch::Tensor> parts;
+    for (const HfTensor& p : s.parts) {
+      absl::StatusOr<torch::Tensor> t =
+          ReadPart(**files, *names, p, s.slot.dims, prefix);
+      if (!t.ok()) return t.status();
+      parts.push_back(*std::move(t));
+    }
+    *s.slot.tensor = internal::ToInternal(s, parts, *config);
+  }
+  absl::Status st = CheckTiedHead(**files, *names, w);
+  if (!st.ok()) return st;
   return w;
 }
 
@@ -226,13 +191,63 @@ absl::Status CopyTokenizer(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
+// The file tensors of `weights` with their Hugging Face names: GPT-2
+// unprefixed (as Hub files are), the others with the base-model prefix
+// save_pretrained writes.
+std::vector<NamedTensor> HfTensors(const ModelWeights& weights) {
+  ModelWeights view = weights;  // shallow: tensors share storage
+  const Family family = weights.config.family;
+  const std::string prefix =
+      family == Family::kGpt2 ? "" : internal::BasePrefix(family);
+  std::vector<NamedTensor> out;
+  for (const SlotLayout& s : internal::HfLayout(&view)) {
+    std::vector<torch::Tensor> parts =
+        internal::ToHf(s, *s.slot.tensor, weights.config);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const std::string& name = s.parts[i].name;
+      const bool top = name == "lm_head.weight" || name == "embed_out.weight";
+      out.push_back({(top ? "" : prefix) + name, parts[i]});
+    }
+  }
+  return out;
+}
+
+// Writes the tensors as shards of at most max_bytes each (at least one
+// tensor per shard) plus model.safetensors.index.json.
+absl::Status WriteShards(const std::string& dir,
+                         const std::vector<NamedTensor>& tensors,
+                         torch::ScalarType dtype, int64_t max_bytes) {
+  const int64_t elem = c10::elementSize(dtype);
+  std::vector<std::vector<NamedTensor>> shards(1);
+  int64_t bytes = 0, total = 0;
+  for (const NamedTensor& t : tensors) {
+    const int64_t n = t.tensor.numel() * elem;
+    if (!shards.back().empty() && bytes + n > max_bytes) {
+      shards.emplace_back();
+      bytes = 0;
+    }
+    shards.back().push_back(t);
+    bytes += n;
+    total += n;
+  }
+  nlohmann::ordered_json index;
+  index["metadata"]["total_size"] = total;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string file = absl::StrFormat("model-%05d-of-%05d.safetensors",
+                                             i + 1, shards.size());
+    absl::Status s = WriteSafetensors(Join(dir, file), shards[i], dtype);
+    if (!s.ok()) return s;
+    for (const NamedTensor& t : shards[i]) index["weight_map"][t.name] = file;
+  }
+  return WriteText(Join(dir, internal::kWeightsIndexFile), index.dump(2) + "\n");
+}
+
 }  // namespace
 
 absl::StatusOr<ModelWeights> LoadCheckpoint(const std::string& dir) {
   try {
     return LoadUnsafe(dir);
-  } catch (
-      const std::exception& e) {  // c10::Error derives from std::exception.
+  } catch (const std::exception& e) {  // c10::Error derives from it
     return absl::InternalError(
         absl::StrCat(dir, ": loading the checkpoint failed: ", e.what()));
   }
@@ -246,8 +261,13 @@ absl::Status ValidateModelWeights(const ModelWeights& weights) {
         absl::StrCat("weights have ", weights.blocks.size(),
                      " blocks but n_layer is ", weights.config.n_layer));
   }
-  ModelWeights view = weights;  // Shallow: tensors share storage.
-  for (const ParamRef& p : Params(&view)) {
+  ModelWeights view = weights;  // shallow: tensors share storage
+  for (const WeightSlot& p : WeightSlots(&view)) {
+    if (p.shape.empty()) {
+      if (!p.tensor->defined()) continue;
+      return absl::InvalidArgumentError(
+          "tensor '" + p.name + "' must be absent for this config");
+    }
     if (!p.tensor->defined() || !p.tensor->is_floating_point()) {
       return absl::InvalidArgumentError("tensor '" + p.name +
                                         "' is undefined or not floating");
@@ -274,12 +294,11 @@ absl::Status SaveCheckpoint(const std::string& dir, const ModelWeights& weights,
         absl::StrCat(dir, ": cannot create: ", ec.message()));
   s = WriteText(Join(dir, kConfigFile), ModelConfigToJson(weights.config));
   if (!s.ok()) return s;
-  ModelWeights view = weights;
-  std::vector<NamedTensor> tensors;
-  for (const ParamRef& p : Params(&view))
-    tensors.push_back({p.name, *p.tensor});
-  s = WriteSafetensors(Join(dir, kWeightsFile), tensors,
-                       TorchType(options.dtype));
+  const std::vector<NamedTensor> tensors = HfTensors(weights);
+  const torch::ScalarType dtype = TorchType(options.dtype);
+  s = options.max_shard_bytes > 0
+          ? WriteShards(dir, tensors, dtype, options.max_shard_bytes)
+          : WriteSafetensors(Join(dir, kWeightsFile), tensors, dtype);
   if (!s.ok()) return s;
   if (!options.tokenizer_dir.empty())
     return CopyTokenizer(options.tokenizer_dir, dir);

@@ -1,74 +1,118 @@
 // Copyright: the ablate authors.
 #include "worker/engine/config.h"
 
-#include <climits>
 #include <cmath>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "worker/engine/config_fields.h"
 
 namespace ablate::engine {
 namespace {
 
-using Json = nlohmann::json;
+using internal::Fields;
+using internal::Json;
 
-// Reads the positive integer `key` into *out. Absent keys are an error only if
-// `required`.
-absl::Status GetPositiveInt(const Json& j, const char* key, bool required,
-                            const std::string& source, int* out) {
-  if (!j.contains(key) || j[key].is_null()) {
-    if (!required) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": missing \"", key, "\""));
+absl::Status Invalid(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " ", why));
+}
+
+absl::Status ValidateRope(const ModelConfig& c) {
+  const Rope& r = c.rope;
+  if (c.learned_positions()) {
+    if (r.rotary_dim != 0)
+      return Invalid("rotary_dim", "must be 0 for learned positions");
+    return absl::OkStatus();
   }
-  const Json& v = j[key];
-  if (!v.is_number_integer() || v.get<int64_t>() <= 0 ||
-      v.get<int64_t>() > INT_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": \"", key, "\" must be a positive integer, got ", v.dump()));
+  if (r.rotary_dim <= 0 || r.rotary_dim % 2 != 0 || r.rotary_dim > c.d_head()) {
+    return Invalid("rotary_dim", absl::StrCat("must be even and in [2, d_head = ",
+                                              c.d_head(), "], got ",
+                                              r.rotary_dim));
   }
-  *out = static_cast<int>(v.get<int64_t>());
+  if (!(r.theta > 0) || !std::isfinite(r.theta))
+    return Invalid("rope_theta", absl::StrCat("must be positive, got ", r.theta));
+  if (r.scaling != Rope::Scaling::kNone && !(r.factor > 0))
+    return Invalid("rope_scaling.factor", "must be positive");
+  if (r.scaling == Rope::Scaling::kLlama3 &&
+      (!(r.high_freq_factor > r.low_freq_factor) || !(r.low_freq_factor > 0) ||
+       r.original_max_position_embeddings <= 0)) {
+    return Invalid("rope_scaling",
+                   "llama3 needs 0 < low_freq_factor < high_freq_factor and "
+                   "original_max_position_embeddings > 0");
+  }
   return absl::OkStatus();
 }
 
-// Errors unless `key` is absent, null, or one of the accepted values.
-absl::Status ExpectOneOf(const Json& j, const char* key,
-                         const std::vector<Json>& accepted,
-                         const std::string& source, const char* why) {
-  if (!j.contains(key) || j[key].is_null()) return absl::OkStatus();
-  for (const Json& a : accepted) {
-    if (j[key] == a) return absl::OkStatus();
+// The shape fields every family has.
+absl::Status ValidateSizes(const ModelConfig& c) {
+  const std::pair<const char*, int> kSizes[] = {{"n_layer", c.n_layer},
+                                                {"n_head", c.n_head},
+                                                {"n_embd", c.n_embd},
+                                                {"n_positions", c.n_positions},
+                                                {"vocab_size", c.vocab_size}};
+  for (const auto& [name, value] : kSizes) {
+    if (value <= 0)
+      return Invalid(name, absl::StrCat("must be positive, got ", value));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(source, ": \"", key, "\" is ", j[key].dump(), ": ", why));
+  const std::pair<const char*, int> kOptional[] = {
+      {"n_kv_head", c.n_kv_head},
+      {"head_dim", c.head_dim},
+      {"intermediate_size", c.intermediate_size},
+      {"sliding_window", c.sliding_window}};
+  for (const auto& [name, value] : kOptional) {
+    if (value < 0)
+      return Invalid(name, absl::StrCat("must be >= 0, got ", value));
+  }
+  if (c.head_dim == 0 && c.n_embd % c.n_head != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "n_embd (", c.n_embd, ") is not divisible by n_head (", c.n_head, ")"));
+  }
+  if (c.n_head % c.kv_heads() != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_head (", c.n_head, ") is not divisible by n_kv_head (",
+                     c.kv_heads(), ")"));
+  }
+  return absl::OkStatus();
 }
 
-absl::Status CheckUnsupported(const Json& j, const ModelConfig& c,
-                              const std::string& source) {
-  const std::pair<const char*, std::vector<Json>> kFixed[] = {
-      {"model_type", {"gpt2"}},
-      {"activation_function", {"gelu_new", "gelu_pytorch_tanh"}},
-      {"scale_attn_weights", {true}},
-      {"scale_attn_by_inverse_layer_idx", {false}},
-      {"tie_word_embeddings", {true}},
-      {"n_inner", {4 * static_cast<int64_t>(c.n_embd)}},
-  };
-  for (const auto& [key, accepted] : kFixed) {
-    absl::Status s = ExpectOneOf(
-        j, key, accepted, source,
-        "this engine only runs GPT-2 with tanh GELU, a tied LM head, "
-        "n_inner = 4 * n_embd and 1/sqrt(d_head) attention scaling");
-    if (!s.ok()) return s;
-  }
+// Family-fixed features: which combinations the forward pass implements.
+absl::Status ValidateFamily(const ModelConfig& c) {
+  const bool gpt2 = c.family == Family::kGpt2;
+  const bool neox = c.family == Family::kGptNeox;
+  if ((gpt2 || neox) && c.gated_mlp())
+    return Invalid("activation", "must be a GELU for gpt2 and gpt_neox");
+  if (!gpt2 && !neox && !c.gated_mlp())
+    return Invalid("activation", "must be silu for llama, mistral and qwen2");
+  if (!neox && c.parallel_residual)
+    return Invalid("parallel_residual", "is a gpt_neox feature");
+  if (c.family != Family::kMistral && c.sliding_window != 0)
+    return Invalid("sliding_window", "is a mistral feature");
+  if (gpt2 && (c.n_kv_head != 0 && c.n_kv_head != c.n_head))
+    return Invalid("n_kv_head", "must equal n_head for gpt2");
   return absl::OkStatus();
 }
 
 }  // namespace
 
+std::string FamilyName(Family family) {
+  switch (family) {
+    case Family::kGpt2:
+      return "gpt2";
+    case Family::kGptNeox:
+      return "gpt_neox";
+    case Family::kLlama:
+      return "llama";
+    case Family::kMistral:
+      return "mistral";
+    case Family::kQwen2:
+      return "qwen2";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
-                                           const std::string& source) {
+                                             const std::string& source) {
   Json j;
   try {
     j = Json::parse(json_text);
@@ -78,29 +122,28 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
   }
   if (!j.is_object())
     return absl::InvalidArgumentError(source + ": not a JSON object");
+  Fields f(j, source);
+  std::string type = "gpt2";
+  f.String("model_type", &type);
   ModelConfig c;
-  for (auto [key, field] : {std::pair<const char*, int*>{"n_layer", &c.n_layer},
-                            {"n_head", &c.n_head},
-                            {"n_embd", &c.n_embd},
-                            {"vocab_size", &c.vocab_size}}) {
-    absl::Status s = GetPositiveInt(j, key, /*required=*/true, source, field);
-    if (!s.ok()) return s;
+  if (type == "gpt2") {
+    internal::ParseGpt2Fields(&f, &c);
+  } else if (type == "gpt_neox") {
+    internal::ParseNeoxFields(&f, &c);
+  } else if (type == "llama" || type == "mistral" || type == "qwen2") {
+    c.family = type == "llama"     ? Family::kLlama
+               : type == "mistral" ? Family::kMistral
+                                   : Family::kQwen2;
+    internal::ParseLlamaFields(&f, &c);
+  } else {
+    f.Fail("model_type",
+           "not supported (supported: gpt2, gpt_neox, llama, mistral, qwen2)");
   }
-  const bool has_positions =
-      j.contains("n_positions") && !j["n_positions"].is_null();
-  absl::Status s = GetPositiveInt(j, has_positions ? "n_positions" : "n_ctx",
-                                  true, source, &c.n_positions);
-  if (!s.ok()) return s;
-  if (j.contains("layer_norm_epsilon")) {
-    if (!j["layer_norm_epsilon"].is_number()) {
-      return absl::InvalidArgumentError(
-          source + ": \"layer_norm_epsilon\" is not a number");
-    }
-    c.layer_norm_epsilon = j["layer_norm_epsilon"].get<double>();
-  }
-  s = CheckUnsupported(j, c, source);
-  if (!s.ok()) return s;
-  s = ValidateModelConfig(c);
+  internal::RejectForeignFeatures(&f);
+  if (const Json* bos = f.Get("bos_token_id"); bos && bos->is_number_integer())
+    c.bos_token_id = bos->get<int>();
+  if (!f.ok()) return f.status();
+  absl::Status s = ValidateModelConfig(c);
   if (!s.ok())
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   return c;
@@ -117,49 +160,15 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path) {
 }
 
 absl::Status ValidateModelConfig(const ModelConfig& c) {
-  const std::pair<const char*, int> kSizes[] = {{"n_layer", c.n_layer},
-                                                {"n_head", c.n_head},
-                                                {"n_embd", c.n_embd},
-                                                {"n_positions", c.n_positions},
-                                                {"vocab_size", c.vocab_size}};
-  for (const auto& [name, value] : kSizes) {
-    if (value <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " must be positive, got ", value));
-    }
-  }
-  if (c.n_embd % c.n_head != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "n_embd (", c.n_embd, ") is not divisible by n_head (", c.n_head, ")"));
-  }
+  absl::Status s = ValidateSizes(c);
+  if (!s.ok()) return s;
   if (!(c.layer_norm_epsilon > 0) || !std::isfinite(c.layer_norm_epsilon)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "layer_norm_epsilon must be positive, got ", c.layer_norm_epsilon));
   }
-  return absl::OkStatus();
-}
-
-std::string ModelConfigToJson(const ModelConfig& c) {
-  nlohmann::ordered_json j;
-  j["activation_function"] = "gelu_new";
-  j["architectures"] = {"GPT2LMHeadModel"};
-  if (c.vocab_size == 50257) {
-    j["bos_token_id"] = 50256;
-    j["eos_token_id"] = 50256;
-  }
-  j["layer_norm_epsilon"] = c.layer_norm_epsilon;
-  j["model_type"] = "gpt2";
-  j["n_ctx"] = c.n_positions;
-  j["n_embd"] = c.n_embd;
-  j["n_head"] = c.n_head;
-  j["n_inner"] = nullptr;
-  j["n_layer"] = c.n_layer;
-  j["n_positions"] = c.n_positions;
-  j["scale_attn_by_inverse_layer_idx"] = false;
-  j["scale_attn_weights"] = true;
-  j["tie_word_embeddings"] = true;
-  j["vocab_size"] = c.vocab_size;
-  return j.dump(2) + "\n";
+  s = ValidateFamily(c);
+  if (!s.ok()) return s;
+  return ValidateRope(c);
 }
 
 }  // namespace ablate::engine

@@ -178,14 +178,17 @@ struct Model::Impl {
 };
 
 // Rows per batch: the option, or as many as fit the activation budget. Per row
-// of T positions a block holds about 16 d-wide activations (x, z, qkv, the 4d
-// MLP twice, ...) and two [H, T, T] attention maps.
+// of T positions a block holds about 6 d-wide activations (x, norms, residual
+// sums), two z-wide ones, two MLP up-projections and two [H, T, T] attention
+// maps (GPT-2: 16 d in all).
 int64_t Model::Impl::BatchRows(int64_t seq_len) const {
   if (options.max_batch_rows > 0) return options.max_batch_rows;
   const ModelConfig& c = model.config;
   const int64_t elem = model.wte.element_size();
-  const int64_t per_row =
-      seq_len * elem * (16LL * c.n_embd + 2LL * c.n_head * seq_len);
+  const int64_t fc = model.blocks[0].mlp_c_fc_weight.size(1);
+  const int64_t per_row = seq_len * elem *
+                          (6LL * c.n_embd + 2LL * c.q_width() + 2LL * fc +
+                           2LL * c.n_head * seq_len);
   const int64_t budget_mb = options.activation_budget_mb > 0
                                 ? options.activation_budget_mb
                                 : (device.is_cuda() ? 8192 : 1024);
@@ -207,20 +210,23 @@ Replacements Model::Impl::MakeReplacements(Method method,
                                           const torch::Tensor& chunks,
                                           int64_t block,
                                           const CleanCache* only_cache) const {
+  if (method == Method::kMean)
+    return MeanReplacements(chunks, block, only_cache);
   const ModelConfig& c = model.config;
-  const int64_t d = c.n_embd;
+  const int64_t H = c.n_head, KV = c.kv_heads(), dh = c.d_head();
+  const int64_t v_lo = c.q_width() + c.kv_width();
   Replacements repl;
-  if (method != Method::kMean) {
-    for (const BlockWeights& b : model.blocks) {
-      torch::Tensor bias_v =
-          b.attn_c_attn_bias.slice(0, 2 * d, 3 * d);  // [d]: b_V of all heads
-      repl.push_back(
-          (method == Method::kZero ? torch::zeros_like(bias_v) : bias_v)
-              .view({c.n_head, c.d_head()}));
+  for (const BlockWeights& b : model.blocks) {
+    if (method == Method::kZero || !b.attn_c_attn_bias.defined()) {
+      repl.push_back(torch::zeros({H, dh}, model.wte.options()));
+      continue;
     }
-    return repl;
+    // b_V of every kv head [KV, dh]; query head h reads kv head h / (H / KV).
+    torch::Tensor bias_v =
+        b.attn_c_attn_bias.slice(0, v_lo, v_lo + c.kv_width()).view({KV, dh});
+    repl.push_back(bias_v.repeat_interleave(H / KV, 0));
   }
-  return MeanReplacements(chunks, block, only_cache);
+  return repl;
 }
 
 // mean: z_h averaged over every position of every chunk in the clean pass

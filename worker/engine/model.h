@@ -1,8 +1,11 @@
 // Copyright: the ablate authors.
 //
-// Model: a GPT-2 forward pass that evaluates many head-ablation masks at once
-// and returns, per mask, the summed next-token NLL over the given chunks
-// (DESIGN.md sections 2 and 3).
+// Model: the forward pass of a decoder-only transformer of any supported
+// family (GPT-2, GPT-NeoX / Pythia, Llama, Mistral, Qwen2; model_weights.h)
+// that evaluates many head-ablation masks at once and returns, per mask, the
+// summed next-token NLL over the given chunks (DESIGN.md sections 2 and 3).
+// A head is a query head: with grouped-query attention, ablating it replaces
+// only its own z, never the key/value head it shares (model_forward.h).
 //
 // Exactness contract: for every mask the result equals one plain forward pass
 // of the model with that mask applied, to fp32 rounding. Speed comes from

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "worker/engine/config.h"
 
 namespace ablate::engine::internal {
 namespace {
@@ -15,44 +16,24 @@ std::string Shape(const std::vector<int64_t>& s) {
   return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
 }
 
-absl::Status CheckTensor(const std::string& name, const torch::Tensor& t,
-                         const std::vector<int64_t>& shape) {
+absl::Status CheckSlot(const WeightSlot& slot) {
+  const torch::Tensor& t = *slot.tensor;
+  if (slot.shape.empty()) {
+    if (!t.defined()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Model: tensor ", slot.name, " must be absent for this config"));
+  }
   if (!t.defined())
     return absl::InvalidArgumentError(
-        absl::StrCat("Model: tensor ", name, " is missing"));
-  if (t.sizes().vec() != shape) {
+        absl::StrCat("Model: tensor ", slot.name, " is missing"));
+  if (t.sizes().vec() != slot.shape) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Model: tensor ", name, " has shape ",
-                     Shape(t.sizes().vec()), ", expected ", Shape(shape)));
+        absl::StrCat("Model: tensor ", slot.name, " has shape ",
+                     Shape(t.sizes().vec()), ", expected ", Shape(slot.shape)));
   }
   if (!t.is_floating_point()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Model: tensor ", name, " is not floating point"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckBlock(const BlockWeights& b, int i, int64_t d) {
-  const std::string p = absl::StrCat("h.", i, ".");
-  const std::vector<std::pair<
-      std::string, std::pair<const torch::Tensor*, std::vector<int64_t>>>>
-      expected = {
-          {"ln_1.weight", {&b.ln_1_weight, {d}}},
-          {"ln_1.bias", {&b.ln_1_bias, {d}}},
-          {"attn.c_attn.weight", {&b.attn_c_attn_weight, {d, 3 * d}}},
-          {"attn.c_attn.bias", {&b.attn_c_attn_bias, {3 * d}}},
-          {"attn.c_proj.weight", {&b.attn_c_proj_weight, {d, d}}},
-          {"attn.c_proj.bias", {&b.attn_c_proj_bias, {d}}},
-          {"ln_2.weight", {&b.ln_2_weight, {d}}},
-          {"ln_2.bias", {&b.ln_2_bias, {d}}},
-          {"mlp.c_fc.weight", {&b.mlp_c_fc_weight, {d, 4 * d}}},
-          {"mlp.c_fc.bias", {&b.mlp_c_fc_bias, {4 * d}}},
-          {"mlp.c_proj.weight", {&b.mlp_c_proj_weight, {4 * d, d}}},
-          {"mlp.c_proj.bias", {&b.mlp_c_proj_bias, {d}}},
-      };
-  for (const auto& [name, spec] : expected) {
-    absl::Status s = CheckTensor(p + name, *spec.first, spec.second);
-    if (!s.ok()) return s;
+        absl::StrCat("Model: tensor ", slot.name, " is not floating point"));
   }
   return absl::OkStatus();
 }
@@ -60,28 +41,16 @@ absl::Status CheckBlock(const BlockWeights& b, int i, int64_t d) {
 }  // namespace
 
 absl::Status CheckWeights(const ModelWeights& w) {
+  absl::Status s = ValidateModelConfig(w.config);
+  if (!s.ok()) return absl::InvalidArgumentError("Model: " + std::string(s.message()));
   const ModelConfig& c = w.config;
-  if (c.n_layer <= 0 || c.n_head <= 0 || c.n_embd <= 0 || c.n_positions <= 0 ||
-      c.vocab_size <= 0 || !(c.layer_norm_epsilon > 0)) {
-    return absl::InvalidArgumentError("Model: config values must be positive");
-  }
-  if (c.n_embd % c.n_head != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Model: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head));
-  }
   if (static_cast<int>(w.blocks.size()) != c.n_layer) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Model: ", w.blocks.size(), " blocks for n_layer ", c.n_layer));
   }
-  const int64_t d = c.n_embd;
-  for (auto s : {CheckTensor("wte.weight", w.wte, {c.vocab_size, d}),
-                 CheckTensor("wpe.weight", w.wpe, {c.n_positions, d}),
-                 CheckTensor("ln_f.weight", w.ln_f_weight, {d}),
-                 CheckTensor("ln_f.bias", w.ln_f_bias, {d})}) {
-    if (!s.ok()) return s;
-  }
-  for (int i = 0; i < c.n_layer; ++i) {
-    absl::Status s = CheckBlock(w.blocks[i], i, d);
+  ModelWeights view = w;  // shallow: tensors share storage
+  for (const WeightSlot& slot : WeightSlots(&view)) {
+    s = CheckSlot(slot);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -83,7 +83,7 @@ torch::Tensor RunMaskBatch(const DeviceModel& m, const CleanCache& cache,
     x = Append(x, Tile(cache.resid[L], n - active));  // clean masks
   torch::Tensor h = FinalNormPredicting(m, x);        // [n * C * (T - 1), d]
   torch::Tensor nll =
-      SlicedNll(h, targets.repeat({n, 1}).reshape({-1}), m.wte, lm);
+      SlicedNll(h, targets.repeat({n, 1}).reshape({-1}), m.lm_head, lm);
   return BlockSums(nll.view({n, C, -1}), block_tokens);  // [n, C * nb]
 }
 

@@ -1,9 +1,11 @@
 // Copyright: the ablate authors.
 //
-// Random GPT-2 weights for tests and benchmarks (no real checkpoint is
-// reachable here). Matrices and embeddings are N(0, weight_std^2); biases N(0,
-// bias_std^2); LayerNorm weights 1 + N(0, ln_std^2) and LayerNorm biases N(0,
-// ln_std^2). Deterministic in `seed`.
+// Random weights of any supported family for tests and benchmarks (no real
+// checkpoint is reachable here), with exactly the tensors the config implies
+// (model_weights.h). Matrices and embeddings are N(0, weight_std^2); biases
+// N(0, bias_std^2); norm weights 1 + N(0, ln_std^2) and LayerNorm biases N(0,
+// ln_std^2). Deterministic in `seed`; GPT-2 draws in the same order as before
+// families existed.
 //
 // Thread-safety: uses its own generator; safe to call from several threads.
 #ifndef ABLATE_WORKER_ENGINE_MODEL_RANDOM_H_

@@ -16,6 +16,7 @@
 #include "worker/engine/sweep.h"
 #include "worker/engine/tools/flops.h"
 #include "worker/engine/tools/naive.h"
+#include "worker/engine/tools/shapes.h"
 
 namespace ablate::engine::bench {
 namespace {
@@ -43,20 +44,22 @@ double PeakRssMb() {
   return u.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-// GFLOP/s of a [1024, 768] x [768, 2304] product (GPT-2 small's c_attn on 1024
-// tokens), per wall second and per CPU second of this process (the latter is
-// robust to other processes taking the cores, with one thread).
+// GFLOP/s of a [1024, d] x [d, q + 2 kv] product (the shape's fused q|k|v
+// projection on 1024 tokens; GPT-2 small: 1024 x 768 x 2304), per wall second
+// and per CPU second of this process (the latter is robust to other processes
+// taking the cores, with one thread).
 struct Rate {
   double wall = 0;
   double cpu = 0;
 };
 
-Rate MatmulGflops(const torch::Device& device, torch::ScalarType dtype) {
+Rate MatmulGflops(const ModelConfig& config, const torch::Device& device,
+                  torch::ScalarType dtype) {
   c10::InferenceMode guard;
   auto opt = torch::dtype(dtype).device(device);
-  torch::Tensor a = torch::randn({1024, 768}, opt),
-                b = torch::randn({768, 2304}, opt);
-  torch::Tensor c = torch::empty({1024, 2304}, opt);
+  const int64_t k = config.n_embd, n = config.q_width() + 2 * config.kv_width();
+  torch::Tensor a = torch::randn({1024, k}, opt), b = torch::randn({k, n}, opt);
+  torch::Tensor c = torch::empty({1024, n}, opt);
   for (int i = 0; i < 3; ++i) torch::matmul_out(c, a, b);
   Sync(device);
   int reps = 0;
@@ -68,7 +71,7 @@ Rate MatmulGflops(const torch::Device& device, torch::ScalarType dtype) {
     Sync(device);
     ++reps;
   }
-  const double flop = 2.0 * 1024 * 768 * 2304 * reps / 1e9;
+  const double flop = 2.0 * 1024 * k * n * reps / 1e9;
   return Rate{flop / Since(start), flop / (CpuSeconds() - cpu)};
 }
 
@@ -126,22 +129,24 @@ std::string Report(const BenchOptions& o, const Rate& matmul,
   const double gflop = flops.engine / 1e9;
   const double bound = gflop / matmul.wall, cpu_bound = gflop / matmul.cpu;
   out << absl::StrFormat(
-      "model: GPT-2 small shape, random weights; %d x %d tokens; device %s, "
+      "model: %s shape, random weights; %d x %d tokens; device %s, "
       "%s, %d threads\n"
-      "matmul 1024x768x2304: %.1f GFLOP/s (%.1f per CPU second)\n"
+      "matmul (fused q|k|v on 1024 tokens): %.1f GFLOP/s (%.1f per CPU "
+      "second)\n"
       "engine: %d masks in %.3f s (%.3f CPU s) = %.2f masks/s\n"
       "engine: %.1f GFLOP performed (naive count %.1f = %.2fx); %.1f GFLOP/s "
       "achieved\n"
       "engine: time / matmul-rate bound = %.3f / %.3f s = %.2f (CPU time: "
       "%.2f)\n"
       "engine: peak resident memory %.0f MB (process, incl. weights)\n",
-      o.n_chunks, o.seq_len, o.device, o.dtype, torch::get_num_threads(),
-      matmul.wall, matmul.cpu, n_masks, engine.seconds, engine.cpu_seconds,
+      o.shape, o.n_chunks, o.seq_len, o.device, o.dtype,
+      torch::get_num_threads(), matmul.wall, matmul.cpu, n_masks, engine.seconds, engine.cpu_seconds,
       n_masks / engine.seconds, gflop, flops.naive / 1e9,
       flops.naive / flops.engine, gflop / engine.seconds, engine.seconds, bound,
       engine.seconds / bound, engine.cpu_seconds / cpu_bound, rss);
   return absl::StrFormat(
-      "\"device\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"n_chunks\": "
+      "\"shape\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", "
+      "\"threads\": %d, \"n_chunks\": "
       "%d, "
       "\"seq_len\": %d, \"masks\": %d, \"seconds\": %.4f, \"cpu_seconds\": "
       "%.3f, "
@@ -151,8 +156,8 @@ std::string Report(const BenchOptions& o, const Rate& matmul,
       "\"matmul_gflops_per_cpu_s\": %.2f, "
       "\"time_over_bound\": %.3f, \"cpu_time_over_bound\": %.3f, "
       "\"peak_rss_mb\": %.0f",
-      o.device, o.dtype, torch::get_num_threads(), o.n_chunks, o.seq_len,
-      n_masks, engine.seconds, engine.cpu_seconds, n_masks / engine.seconds,
+      o.shape, o.device, o.dtype, torch::get_num_threads(), o.n_chunks,
+      o.seq_len, n_masks, engine.seconds, engine.cpu_seconds, n_masks / engine.seconds,
       gflop, flops.naive / 1e9, gflop / engine.seconds, matmul.wall, matmul.cpu,
       engine.seconds / bound, engine.cpu_seconds / cpu_bound, rss);
 }
@@ -190,8 +195,9 @@ torch::ScalarType Scalar(DType d) {
 absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   absl::StatusOr<DType> dtype = ParseDType(o.dtype);
   if (!dtype.ok()) return dtype.status();
-  const ModelConfig
-      config;  // GPT-2 small: 12 x 12 x 768, vocab 50257, 1024 positions
+  absl::StatusOr<ModelConfig> shape = ShapeConfig(o.shape);
+  if (!shape.ok()) return shape.status();
+  const ModelConfig config = *shape;
   const ModelWeights weights = RandomWeights(config, o.seed);
   EngineOptions eo;
   eo.device = o.device;
@@ -207,13 +213,13 @@ absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
       0, config.vocab_size, {o.n_chunks, o.seq_len}, torch::kLong);
   const torch::Device device =
       o.device == "cpu" ? torch::Device(torch::kCPU) : torch::Device(o.device);
-  const Rate before = MatmulGflops(device, Scalar(*dtype));
+  const Rate before = MatmulGflops(config, device, Scalar(*dtype));
   const std::vector<HeadMask> masks = SweepMasks(config, o.limit_heads);
   const SweepFlops flops = CountFlops(config, o.n_chunks, o.seq_len, masks);
   absl::StatusOr<Timed> engine = TimeEngine(**model, chunks, masks, o.profile);
   if (!engine.ok()) return engine.status();
   const double rss = PeakRssMb();
-  const Rate after = MatmulGflops(device, Scalar(*dtype));
+  const Rate after = MatmulGflops(config, device, Scalar(*dtype));
   const Rate matmul{(before.wall + after.wall) / 2,
                     (before.cpu + after.cpu) / 2};
   std::string json = Report(o, matmul, flops, masks.size(), *engine, rss, out);

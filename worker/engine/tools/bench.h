@@ -1,10 +1,10 @@
 // Copyright: the ablate authors.
 //
 // ablate-bench: times the individual sweep (baseline + every head zero-ablated
-// alone) on a GPT-2-small-shaped model with random weights (12 x 12 x 768,
-// vocab 50257, 1024 positions) and reports seconds, masks/s, FLOPs (flops.h),
-// achieved GFLOP/s against the machine's measured matmul rate (a 1024 x 768 x
-// 2304 product, averaged before and after), peak resident memory, and
+// alone) on a model of a named shape (shapes.h; default GPT-2 small) with
+// random weights and reports seconds, masks/s, FLOPs (flops.h), achieved
+// GFLOP/s against the machine's measured matmul rate (the shape's fused q|k|v
+// product on 1024 tokens, averaged before and after), peak resident memory, and
 // optionally the same sweep as a one-mask-per-pass loop (naive.h) with the
 // largest NLL difference.
 //
@@ -21,6 +21,7 @@
 namespace ablate::engine::bench {
 
 struct BenchOptions {
+  std::string shape = "gpt2-small";  // shapes.h
   int64_t n_chunks = 2;
   int64_t seq_len = 128;
   std::string device = "cpu";

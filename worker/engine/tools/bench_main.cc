@@ -12,8 +12,12 @@
 #include "absl/flags/parse.h"
 #include "worker/engine/tools/bench.h"
 
+ABSL_FLAG(std::string, shape, "gpt2-small",
+          "model shape with random weights: gpt2-small, pythia-160m, "
+          "pythia-410m, smollm-135m, tinyllama-1.1b, llama-3.2-1b, qwen2-0.5b, "
+          "mistral-tiny");
 ABSL_FLAG(int64_t, n_chunks, 2, "chunks of random tokens");
-ABSL_FLAG(int64_t, seq_len, 128, "tokens per chunk (<= 1024)");
+ABSL_FLAG(int64_t, seq_len, 128, "tokens per chunk (<= the shape's positions)");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or mps");
 ABSL_FLAG(std::string, dtype, "fp32",
           "fp32, bf16 or fp16 (half types on GPUs only)");
@@ -48,6 +52,7 @@ int main(int argc, char** argv) {
   for (std::string& a : args) ptrs.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(ptrs.size()), ptrs.data());
   ablate::engine::bench::BenchOptions o;
+  o.shape = absl::GetFlag(FLAGS_shape);
   o.n_chunks = absl::GetFlag(FLAGS_n_chunks);
   o.seq_len = absl::GetFlag(FLAGS_seq_len);
   o.device = absl::GetFlag(FLAGS_device);

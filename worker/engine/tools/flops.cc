@@ -7,11 +7,14 @@ namespace ablate::engine::bench {
 
 SweepFlops CountFlops(const ModelConfig& c, int64_t n_chunks, int64_t seq_len,
                       const std::vector<HeadMask>& masks) {
-  const double d = c.n_embd, T = static_cast<double>(seq_len), V = c.vocab_size;
+  const double d = c.n_embd, q = c.q_width(), kv = c.kv_width();
+  const double ff = c.d_ff(), fc = c.gated_mlp() ? 2 * ff : ff;
+  const double T = static_cast<double>(seq_len), V = c.vocab_size;
   const double tokens = static_cast<double>(n_chunks) * T;
-  const double block =
-      tokens * (24 * d * d + 4 * T * d);    // one layer, all chunks
-  const double tail = tokens * 18 * d * d;  // c_proj + MLP only
+  const double tail_per_token = 2 * q * d + 2 * d * fc + 2 * ff * d;
+  const double block = tokens * (2 * d * (q + 2 * kv) + 4 * T * q +
+                                 tail_per_token);  // one layer, all chunks
+  const double tail = tokens * tail_per_token;     // output projection + MLP
   const double head =
       static_cast<double>(n_chunks) * 2 * d * V;  // per scored position
   SweepFlops f;

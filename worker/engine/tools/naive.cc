@@ -25,16 +25,11 @@ double NaiveNll(const internal::DeviceModel& m, const torch::Tensor& chunks,
       z = internal::AblateHeads(z, keep[l].expand({N, c.n_head}), zero);
     x = internal::BlockTail(m, l, x, z);
   }
-  x = torch::layer_norm(x, {c.n_embd}, m.ln_f_weight, m.ln_f_bias,
-                        c.layer_norm_epsilon);
-  torch::Tensor logp =
-      torch::log_softmax(torch::matmul(x, m.wte.t()).to(torch::kFloat), -1);
-  torch::Tensor next = chunks.slice(1, 1, T).unsqueeze(-1);  // [N, T - 1, 1]
-  return -logp.slice(1, 0, T - 1)
-              .gather(-1, next)
-              .to(torch::kDouble)
-              .sum()
-              .item<double>();
+  torch::Tensor h = internal::FinalNormPredicting(m, x);  // [N * (T - 1), d]
+  torch::Tensor logp = torch::log_softmax(
+      torch::matmul(h, m.lm_head.t()).to(torch::kFloat), -1);
+  torch::Tensor next = chunks.slice(1, 1, T).reshape({-1, 1});
+  return -logp.gather(-1, next).to(torch::kDouble).sum().item<double>();
 }
 
 }  // namespace
