@@ -85,7 +85,7 @@ torch::Tensor AttributeGroup(const DeviceModel& m, const torch::Tensor& tokens,
   {
     torch::NoGradGuard no_grad;
     nll = SlicedNllWithGrad(h.detach(), tokens.slice(1, 1, T).reshape({-1}),
-                            m.wte, lm, &grad_h);
+                            m.lm_head, lm, &grad_h);
   }
   const std::vector<torch::Tensor> gs =
       torch::autograd::grad({h}, zs, {grad_h.to(h.scalar_type())});
