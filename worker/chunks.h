@@ -18,13 +18,13 @@
 
 namespace ablate::worker {
 
-// Returns int64 [n_chunks, seq_len] on the CPU. `bos`: every row starts with the tokenizer's
-// <|endoftext|> id `eot_id` (-1 when the vocabulary has none: InvalidArgument). Other errors
+// Returns int64 [n_chunks, seq_len] on the CPU. `bos`: every row starts with `bos_id`, the
+// model's BOS token (model_check.h; -1 = none known: InvalidArgument). Other errors
 // as engine::MakeChunks (bad shape, "text too short: ...").
 inline absl::StatusOr<torch::Tensor> MakeChunks(absl::Span<const int> tokens, int n_chunks,
-                                                int seq_len, bool bos, int eot_id) {
+                                                int seq_len, bool bos, int bos_id) {
   return engine::MakeChunks(tokens, n_chunks, seq_len,
-                            bos ? std::optional<int64_t>(eot_id) : std::nullopt);
+                            bos ? std::optional<int64_t>(bos_id) : std::nullopt);
 }
 
 }  // namespace ablate::worker

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/artifact/digest.h"
 #include "worker/chunks.h"
+#include "worker/model_check.h"
 #include "worker/status_util.h"
 
 namespace ablate::worker {
@@ -34,21 +35,6 @@ void Insert(std::list<std::pair<std::string, std::shared_ptr<const V>>>* list,
             const std::string& key, std::shared_ptr<const V> value, int capacity) {
   list->emplace_front(key, std::move(value));
   while (static_cast<int>(list->size()) > std::max(1, capacity)) list->pop_back();
-}
-
-absl::Status CheckShape(const ablate::v1::ModelShape& want, const engine::ModelConfig& have,
-                        const std::string& path) {
-  if (want.n_layer() == 0 && want.n_head() == 0 && want.n_embd() == 0) return absl::OkStatus();
-  if (want.n_layer() == have.n_layer && want.n_head() == have.n_head &&
-      want.n_embd() == have.n_embd &&
-      (want.n_positions() == 0 || want.n_positions() == have.n_positions) &&
-      (want.vocab_size() == 0 || want.vocab_size() == have.vocab_size)) {
-    return absl::OkStatus();
-  }
-  return MarkPermanent(absl::FailedPreconditionError(absl::StrCat(
-      "model ", path, " has shape ", have.n_layer, "x", have.n_head, "x", have.n_embd,
-      " (n_positions ", have.n_positions, ", vocab ", have.vocab_size, "), the job names ",
-      want.n_layer(), "x", want.n_head(), "x", want.n_embd())));
 }
 
 // Sleeps `ms` in short steps; false as soon as the task must stop.
@@ -210,12 +196,19 @@ absl::StatusOr<EngineExecutor::Prepared> EngineExecutor::Prepare(const ablate::v
   if (!model.ok()) return model.status();
   p.model = *std::move(model);
   const ModelFingerprint& f = p.model->fingerprint;
-  absl::Status shape = CheckShape(task.model().shape(), f.config, f.path);
+  absl::Status shape = CheckModelShape(task.model().shape(), f.config, f.path);
   if (!shape.ok()) return shape;
+  int bos_id = -1;
+  if (task.bos_per_chunk()) {
+    absl::StatusOr<int> id =
+        TaskBosId(task.model().shape(), f.config, p.model->tokenizer->eot_id());
+    if (!id.ok()) return id.status();
+    bos_id = *id;
+  }
   auto tokens = GetTokens(*p.model, task.dataset_sha256(), fetch);
   if (!tokens.ok()) return tokens.status();
-  auto chunks = MakeChunks(**tokens, task.n_chunks(), task.seq_len(), task.bos_per_chunk(),
-                           p.model->tokenizer->eot_id());
+  auto chunks =
+      MakeChunks(**tokens, task.n_chunks(), task.seq_len(), task.bos_per_chunk(), bos_id);
   if (!chunks.ok()) return MarkPermanent(chunks.status());
   p.chunks = *std::move(chunks);
   auto masks = TaskMasks(task, f.config);

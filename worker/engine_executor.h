@@ -9,9 +9,12 @@
 //      PHASE_ATTRIBUTION task (one mask, index 0) runs engine::Model::Attribute instead and
 //      returns the clean run with every head's estimate (MaskResult.head_estimates).
 // A model named by artifact_digest instead of a path is fetched into the ArtifactCache first
-// (ModelRef.sha256, if set, is still checked against its model.safetensors).
-// Errors a retry cannot fix (digest mismatch, bad checkpoint, model shape not the one the job
-// names, text too short, head index out of range) carry MarkPermanent.
+// (ModelRef.sha256, if set, is still checked against its weights digest).
+// The checkpoint must be the model the task's ModelShape describes (family and shape,
+// model_check.h); with bos_per_chunk, slot 0 of every chunk is the shape's bos_token_id.
+// Errors a retry cannot fix (digest mismatch, bad checkpoint, model family or shape not the
+// one the job names, no BOS known, text too short, head index out of range) carry
+// MarkPermanent.
 //
 // Thread-safety: Execute from one thread at a time.
 #ifndef ABLATE_WORKER_ENGINE_EXECUTOR_H_

@@ -26,6 +26,7 @@
 #include "worker/connection.h"
 #include "worker/device_info.h"
 #include "worker/engine_executor.h"
+#include "worker/model_check.h"
 #include "worker/offline.h"
 #include "worker/service.h"
 
@@ -176,6 +177,7 @@ absl::StatusOr<aw::ServiceOptions> ServiceOptionsFrom(const Flags& f) {
   absl::Status available = aw::CheckDeviceAvailable(f.device);
   if (!available.ok()) return available;
   options.device = *device;
+  options.model_families = aw::ModelFamilies();
   options.name = f.name;
   options.lease_wait_ms = f.lease_wait_ms;
   options.drain_timeout_ms = f.drain_timeout_ms;
@@ -253,7 +255,9 @@ void AddEvalFlags(CLI::App* eval, Flags* f) {
   eval->add_option("--reference", f->reference,
                    "attribution: individual/full eval output of the same run (recall of top K)");
   eval->add_option("--order", f->order, "Cumulative order (JSON) for --sweep cumulative");
-  eval->add_flag("--bos", f->bos, "Start every chunk with <|endoftext|>");
+  eval->add_flag("--bos", f->bos,
+                 "Start every chunk with the model's BOS (config.json bos_token_id; GPT-2: "
+                 "<|endoftext|>)");
   eval->add_option("--masks-per-batch", f->masks_per_batch,
                    "Masks per engine call, grouped like a server job's masks_per_task "
                    "(0 = a whole phase)");

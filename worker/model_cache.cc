@@ -7,7 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "proto/artifact/digest.h"
+#include "proto/artifact/checkpoint_files.h"
 #include "worker/engine/checkpoint.h"
 #include "worker/status_util.h"
 
@@ -20,14 +20,21 @@ std::string CacheKey(const std::string& dir, const std::string& sha,
                       engine::DTypeName(options.dtype));
 }
 
-absl::StatusOr<std::string> CheckDigest(const std::string& weights_path,
-                                        const std::string& expected) {
-  absl::StatusOr<std::string> sha = artifact::Sha256OfFile(weights_path);
-  if (!sha.ok()) return sha.status();
+// The folder's weights digest (proto/artifact/checkpoint_files.h), checked against `expected`
+// when given. Weights missing or incomplete here are NOT_FOUND (not permanent: another
+// worker may see the whole folder).
+absl::StatusOr<std::string> CheckDigest(const std::string& dir, const std::string& expected) {
+  absl::StatusOr<std::string> sha = artifact::WeightsDigest(dir);
+  if (!sha.ok()) {
+    if (sha.status().code() == absl::StatusCode::kInvalidArgument) {
+      return absl::NotFoundError(sha.status().message());
+    }
+    return sha.status();
+  }
   if (!expected.empty() && absl::AsciiStrToLower(expected) != *sha) {
     return MarkPermanent(absl::FailedPreconditionError(
-        absl::StrCat("SHA-256 mismatch for ", weights_path, ": expected ", expected, ", file has ",
-                     *sha)));
+        absl::StrCat("SHA-256 mismatch for the weights of ", dir, ": expected ", expected,
+                     ", the folder has ", *sha)));
   }
   return *sha;
 }
@@ -41,8 +48,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(
   if (!std::filesystem::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat("model folder ", dir, " does not exist"));
   }
-  const std::string weights_path = (std::filesystem::path(dir) / engine::kWeightsFile).string();
-  absl::StatusOr<std::string> sha = CheckDigest(weights_path, expected_sha256);
+  absl::StatusOr<std::string> sha = CheckDigest(dir, expected_sha256);
   if (!sha.ok()) return sha.status();
   absl::StatusOr<engine::ModelWeights> weights = engine::LoadCheckpoint(dir);
   if (!weights.ok()) return MarkPermanent(weights.status());
@@ -51,6 +57,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(
   auto model = std::make_shared<LoadedModel>();
   model->fingerprint.path = dir;
   model->fingerprint.sha256 = *sha;
+  model->fingerprint.tokenizer = artifact::TokenizerKind(dir);
   model->fingerprint.config = weights->config;
   absl::StatusOr<std::unique_ptr<engine::Model>> engine =
       engine::Model::Create(std::move(*weights), options);

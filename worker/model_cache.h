@@ -1,7 +1,8 @@
 // Copyright: the ablate authors.
 //
-// LoadModel: a checkpoint folder made ready to evaluate: SHA-256 of model.safetensors
-// (checked against the expected digest when one is given), config + weights, tokenizer, and
+// LoadModel: a checkpoint folder made ready to evaluate: its weights digest (SHA-256 of
+// model.safetensors, or of the shards' sha256sum listing; proto/artifact/checkpoint_files.h;
+// checked against the expected digest when one is given), config + weights, tokenizer, and
 // the engine on the requested device and dtype. ModelCache keeps a few of them, keyed by
 // (folder, SHA-256, device, dtype), so a worker loads each model once.
 //
@@ -28,7 +29,8 @@ namespace ablate::worker {
 // What identifies the model a result came from.
 struct ModelFingerprint {
   std::string path;    // The folder as given.
-  std::string sha256;  // Hex SHA-256 of model.safetensors.
+  std::string sha256;     // Weights digest (proto/artifact/checkpoint_files.h).
+  std::string tokenizer;  // "tokenizer.json" or "vocab.json+merges.txt" (TokenizerKind).
   engine::ModelConfig config;
 };
 

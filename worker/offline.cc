@@ -15,6 +15,7 @@
 #include "proto/artifact/digest.h"
 #include "worker/chunks.h"
 #include "worker/engine/text_tokenizer.h"
+#include "worker/model_check.h"
 #include "worker/model_cache.h"
 #include "worker/offline_attribution.h"
 #include "worker/offline_intervals.h"
@@ -90,10 +91,19 @@ absl::StatusOr<std::vector<analysis::MaskNll>> Evaluate(const LoadedModel& model
 }
 
 json ModelJson(const ModelFingerprint& f) {
-  return {{"path", f.path},           {"sha256", f.sha256},
-          {"n_layer", f.config.n_layer}, {"n_head", f.config.n_head},
-          {"n_embd", f.config.n_embd},   {"n_positions", f.config.n_positions},
-          {"vocab_size", f.config.vocab_size}};
+  const engine::ModelConfig& c = f.config;
+  return {{"path", f.path},
+          {"sha256", f.sha256},
+          {"family", ModelFamilyOf(c)},
+          {"tokenizer", f.tokenizer},
+          {"n_layer", c.n_layer},
+          {"n_head", c.n_head},
+          {"n_kv_head", c.n_head},
+          {"head_dim", c.d_head()},
+          {"n_embd", c.n_embd},
+          {"n_positions", c.n_positions},
+          {"vocab_size", c.vocab_size},
+          {"bos_token_id", ModelConfigBosId(c)}};
 }
 
 // Baseline + every head alone; fills "heads" and *baseline_nll, returns the per-head deltas
@@ -319,8 +329,9 @@ absl::Status RunPhases(const LoadedModel& m, const torch::Tensor& chunks,
 }
 
 void DescribeRun(const EvalOptions& options, const LoadedModel& m, const std::string& text,
-                 json* out) {
+                 int bos_id, json* out) {
   (*out)["model"] = ModelJson(m.fingerprint);
+  (*out)["bos_token_id"] = options.bos ? json(bos_id) : json(nullptr);
   (*out)["method"] = engine::MethodName(options.method);
   (*out)["sweep"] = SweepKindName(options.sweep);
   (*out)["n_chunks"] = options.n_chunks;
@@ -372,8 +383,15 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
   const LoadedModel& m = **model;
   auto text = ReadFile(options.text_file);
   if (!text.ok()) return text.status();
+  int bos_id = -1;
+  if (options.bos) {
+    absl::StatusOr<int> id =
+        ModelBosId(m.fingerprint.config, m.tokenizer->eot_id(), options.model_dir);
+    if (!id.ok()) return id.status();
+    bos_id = *id;
+  }
   auto chunks = MakeChunks(m.tokenizer->Encode(*text), options.n_chunks, options.seq_len,
-                           options.bos, m.tokenizer->eot_id());
+                           options.bos, bos_id);
   if (!chunks.ok()) return chunks.status();
   std::vector<int> order;
   if (options.sweep == SweepKind::kCumulative) {
@@ -382,7 +400,7 @@ absl::StatusOr<nlohmann::json> RunEval(const EvalOptions& options) {
     order = *std::move(read);
   }
   json out = {{"heads", json::array()}};
-  DescribeRun(options, m, *text, &out);
+  DescribeRun(options, m, *text, bos_id, &out);
   absl::Status run = RunPhases(m, *chunks, options, std::move(order), &out);
   if (!run.ok()) return run;
   out["seconds"] = std::chrono::duration<double>(Clock::now() - start).count();

@@ -9,7 +9,9 @@
 //    "heads": [{"layer": l, "head": h, "ppl": p, "delta": d}, ...],          // individual/full
 //    "cumulative": [{"removed": k, "ppl": p, "head": [l, h] or null}, ...],  // cumulative/full
 //    (attribution: "heads" with estimates and "attribution", see offline_attribution.h)
-//    "model": {"path", "sha256", "n_layer", "n_head", "n_embd", "n_positions", "vocab_size"},
+//    "model": {"path", "sha256" (weights digest), "family", "tokenizer" ("tokenizer.json" or
+//              "vocab.json+merges.txt"), "n_layer", "n_head", "n_kv_head", "head_dim",
+//              "n_embd", "n_positions", "vocab_size", "bos_token_id" (-1 = none)},
 //    "seconds": s}
 // Per-block NLL and paired block bootstrap intervals (worker/offline_intervals.h):
 //   "block_tokens": [scored tokens of each block, chunk-major], "baseline_block_nll": [...],
@@ -17,8 +19,9 @@
 //   "delta_ci": [lo, hi], "significant", "rank_ci": [lo, hi], each point "ratio_ci": [lo, hi],
 //   "thresholds": [{"ratio", "max_heads", "ppl_at_max", "fraction", "max_heads_ci"}] (curve
 //   sweeps), and "ci", "bootstrap", "seed".
-// plus "method", "sweep", "n_chunks", "seq_len", "bos", "masks_per_batch", "device", "dtype",
-// "dataset_sha256".
+// plus "method", "sweep", "n_chunks", "seq_len", "bos" (whether slot 0 of every chunk is the
+// BOS), "bos_token_id" (the token put there, null without --bos), "masks_per_batch",
+// "device", "dtype", "dataset_sha256".
 // PPLs are computed exactly as the server computes them (proto/analysis/tables.h) from the
 // engine's per-mask NLL sums; `heads` is empty for a cumulative-only sweep. In a full sweep
 // the curve's k = 0 point is the measured baseline (not evaluated again), as on the server.
@@ -54,7 +57,9 @@ struct EvalOptions {
   int seq_len = 0;
   engine::Method method = engine::Method::kZero;
   SweepKind sweep = SweepKind::kIndividual;
-  bool bos = false;  // <|endoftext|> at the start of every chunk (chunks.h).
+  // The model's BOS at the start of every chunk (model_check.h ModelBosId: config.json's
+  // bos_token_id, else GPT-2's <|endoftext|>), for every family; off unless asked.
+  bool bos = false;
   engine::EngineOptions engine;
   // Masks per engine call, grouped from the start of each phase as the server groups masks
   // into tasks (masks_per_task); 0 = a whole phase per call. The engine is exact to fp32

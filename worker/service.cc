@@ -109,6 +109,7 @@ absl::Status WorkerLoop::Register() {
   for (ablate::v1::DType d : options_.device.dtypes) request.add_dtypes(d);
   request.set_memory_bytes(options_.device.memory_bytes);
   request.set_version(ABLATE_VERSION);
+  for (const std::string& f : options_.model_families) request.add_model_families(f);
   ablate::v1::RegisterResponse response;
   grpc::ClientContext context;
   connection_->Prepare(&context, milliseconds(options_.rpc_timeout_ms));

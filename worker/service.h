@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +41,9 @@ namespace ablate::worker {
 struct ServiceOptions {
   std::string name;               // Shown in `ablate workers`; default: host name.
   DeviceInfo device;              // What Register advertises.
+  // Model families (config.json model_type) Register advertises: the engine's list
+  // (worker/model_families.h); empty = gpt2 only, as workers older than families.
+  std::vector<std::string> model_families;
   int lease_wait_ms = 10000;      // Long-poll length of one LeaseTask.
   int rpc_timeout_ms = 10000;     // Deadline of every other call.
   int drain_timeout_ms = 60000;   // After Stop, how long a running task may still take.

@@ -182,7 +182,8 @@ TEST_F(ExecutorTest, PermanentAndTransientErrors) {
   task.mutable_model()->mutable_shape()->set_n_embd(768);
   auto shape = executor.Execute(task, Fetcher(*text_), &control);
   EXPECT_TRUE(IsPermanent(shape.status()));
-  EXPECT_THAT(shape.status().message(), HasSubstr("3x4x16"));
+  EXPECT_THAT(shape.status().message(),
+              HasSubstr("is gpt2 3x4 (4 kv heads, head_dim 4, d_model 16"));
 
   ExecutorOptions failing;
   failing.test_fail_tasks = true;
