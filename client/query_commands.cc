@@ -140,7 +140,7 @@ absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort
   }
   const std::vector<v1::HeadRow> rows = SortHeads(table, sort, top);
   const std::vector<v1::HeadRow> negative = NegativeHeads(table);
-  const json j = HeadTableJson(table, sort, top);
+  json j = HeadTableJson(table, sort, top);
   const std::string preface = absl::StrCat(
       "Baseline PPL ", Fixed(table.baseline_ppl(), 3), " (", table.n_tokens_scored(),
       " tokens scored); ", table.n_layer(), " layers x ", table.n_head(), " heads; ",
