@@ -19,10 +19,21 @@ bool Same(int want, int have) { return want == 0 || want == have; }
 
 }  // namespace
 
-// The engine runs GPT-2 only so far; these three functions are where its families come in.
-std::vector<std::string> ModelFamilies() { return {"gpt2"}; }
-std::string ModelFamilyOf(const engine::ModelConfig&) { return "gpt2"; }
-int ModelConfigBosId(const engine::ModelConfig&) { return -1; }
+std::vector<std::string> ModelFamilies() {
+  std::vector<std::string> out;
+  for (engine::Family f : {engine::Family::kGpt2, engine::Family::kGptNeox,
+                           engine::Family::kLlama, engine::Family::kMistral,
+                           engine::Family::kQwen2}) {
+    out.push_back(engine::FamilyName(f));
+  }
+  return out;
+}
+
+std::string ModelFamilyOf(const engine::ModelConfig& config) {
+  return engine::FamilyName(config.family);
+}
+
+int ModelConfigBosId(const engine::ModelConfig& config) { return config.bos_token_id; }
 
 absl::Status CheckModelShape(const ablate::v1::ModelShape& want, const engine::ModelConfig& have,
                              const std::string& path) {
@@ -34,13 +45,13 @@ absl::Status CheckModelShape(const ablate::v1::ModelShape& want, const engine::M
                       want.bos_token_id() == have_bos;
   if (family == have_family && want.n_layer() == have.n_layer && want.n_head() == have.n_head &&
       want.n_embd() == have.n_embd && Same(want.n_positions(), have.n_positions) &&
-      Same(want.vocab_size(), have.vocab_size) && Same(want.n_kv_head(), have.n_head) &&
+      Same(want.vocab_size(), have.vocab_size) && Same(want.n_kv_head(), have.kv_heads()) &&
       Same(want.head_dim(), have.d_head()) && bos_ok) {
     return absl::OkStatus();
   }
   return MarkPermanent(absl::FailedPreconditionError(absl::StrCat(
       "model ", path, " is ",
-      Describe(have_family, have.n_layer, have.n_head, have.n_head, have.d_head(),
+      Describe(have_family, have.n_layer, have.n_head, have.kv_heads(), have.d_head(),
                have.n_embd, have.n_positions, have.vocab_size),
       bos_ok ? "" : absl::StrCat(" with bos_token_id ", have_bos),
       ", the job names ",

@@ -19,7 +19,8 @@
 
 namespace ablate::worker {
 
-// The config.json model_types this worker's engine evaluates.
+// The config.json model_types this worker's engine evaluates (engine::Family): gpt2,
+// gpt_neox, llama, mistral, qwen2.
 std::vector<std::string> ModelFamilies();
 
 // A loaded checkpoint's family ("gpt2", ...) and config.json bos_token_id (-1 = none).

@@ -98,7 +98,7 @@ json ModelJson(const ModelFingerprint& f) {
           {"tokenizer", f.tokenizer},
           {"n_layer", c.n_layer},
           {"n_head", c.n_head},
-          {"n_kv_head", c.n_head},
+          {"n_kv_head", c.kv_heads()},
           {"head_dim", c.d_head()},
           {"n_embd", c.n_embd},
           {"n_positions", c.n_positions},

@@ -31,9 +31,11 @@ v1::ModelShape ShapeOf(const engine::ModelConfig& c) {
   return s;
 }
 
-TEST(ModelCheckTest, AdvertisesGpt2) {
+TEST(ModelCheckTest, AdvertisesTheEngineFamilies) {
   const std::vector<std::string> families = ModelFamilies();
-  EXPECT_NE(std::find(families.begin(), families.end(), "gpt2"), families.end());
+  for (const char* f : {"gpt2", "gpt_neox", "llama", "mistral", "qwen2"}) {
+    EXPECT_NE(std::find(families.begin(), families.end(), f), families.end()) << f;
+  }
 }
 
 TEST(ModelCheckTest, ShapeMismatchIsPermanentAndNamesBoth) {
