@@ -69,6 +69,18 @@ absl::Status RunUpload(const Session& s, const std::string& path, bool text, con
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> UploadTextForSubmit(const Session& s, const std::string& path,
+                                                const Output& out) {
+  if (absl::Status st = NoArtifactStub(s); !st.ok()) return st;
+  absl::StatusOr<UploadResult> r = UploadTextFile(s.artifacts, path, OptionsFor(s, out));
+  if (!r.ok()) return Prefixed(r.status(), path);
+  if (out.err != nullptr) {
+    *out.err << "text " << path << " is artifact " << r->artifact.digest() << " ("
+             << Describe(*r) << ")\n";
+  }
+  return r->artifact.digest();
+}
+
 absl::StatusOr<std::string> UploadModelForSubmit(const Session& s, const std::string& dir,
                                                  const Output& out) {
   if (absl::Status st = NoArtifactStub(s); !st.ok()) return st;

@@ -53,6 +53,12 @@ absl::Status RunStatus(const Session& s, const std::string& job_id, Format forma
 absl::Status RunList(const Session& s, v1::JobState state, int limit, Format format,
                      const Output& out);
 absl::Status RunCancel(const Session& s, const std::string& job_id, const Output& out);
+// Deletes a finished job and its results (DeleteJob; a queued or running job: cancel first).
+absl::Status RunDelete(const Session& s, const std::string& job_id, const Output& out);
+
+// Texts above this go up as text artifacts before a submit (the server's default inline
+// limit is 1 MiB).
+inline constexpr size_t kMaxInlineTextBytes = size_t{1} << 20;
 
 // heads / curve / thresholds / stats show the server's bootstrap intervals when the job has
 // per-block results; `uncertainty` sets level, resamples and seed (default: the server's
@@ -83,6 +89,9 @@ absl::Status RunUpload(const Session& s, const std::string& path, bool text, con
 
 // Uploads a checkpoint folder for `submit --upload` (a message on out.err) and returns its
 // artifact digest.
+// Uploads a text file as a text artifact for a submit; returns its digest.
+absl::StatusOr<std::string> UploadTextForSubmit(const Session& s, const std::string& path,
+                                                const Output& out);
 absl::StatusOr<std::string> UploadModelForSubmit(const Session& s, const std::string& dir,
                                                  const Output& out);
 

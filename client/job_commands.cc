@@ -122,6 +122,13 @@ absl::Status RunSubmit(const Session& s, const SubmitOptions& options, bool wait
     req->mutable_spec()->mutable_model()->set_artifact_digest(*digest);
     req->mutable_spec()->mutable_model()->clear_path();
   }
+  v1::Dataset* dataset = req->mutable_spec()->mutable_dataset();
+  if (dataset->text().size() > kMaxInlineTextBytes) {  // Large texts go up as artifacts.
+    absl::StatusOr<std::string> digest = UploadTextForSubmit(s, *options.text, out);
+    if (!digest.ok()) return digest.status();
+    dataset->clear_text();
+    dataset->set_artifact_digest(*digest);
+  }
   v1::Job job;
   if (absl::Status st = Call(s, &Stub::SubmitJob, *req, &job, "SubmitJob"); !st.ok()) return st;
   *out.out << "submitted job " << job.id() << "\n" << std::flush;
@@ -178,6 +185,16 @@ absl::Status RunCancel(const Session& s, const std::string& job_id, const Output
   v1::Job job;
   if (absl::Status st = Call(s, &Stub::CancelJob, req, &job, "CancelJob"); !st.ok()) return st;
   *out.out << "job " << job.id() << " is " << StateName(job.state()) << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunDelete(const Session& s, const std::string& job_id, const Output& out) {
+  v1::DeleteJobRequest req;
+  req.set_job_id(job_id);
+  v1::DeleteJobResponse resp;
+  if (absl::Status st = Call(s, &Stub::DeleteJob, req, &resp, "DeleteJob"); !st.ok()) return st;
+  *out.out << "job " << resp.job_id() << " deleted"
+           << (resp.dataset_deleted() ? " (and its dataset)" : "") << "\n";
   return absl::OkStatus();
 }
 

@@ -119,6 +119,8 @@ void AddJobCommands(CLI::App& app, Flags* f, Action* action) {
   });
   c = JobCommand(app, "cancel", "Cancel a job", f);
   c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunCancel(s, f->job, o); }; });
+  c = JobCommand(app, "delete", "Delete a finished job and its results", f);
+  c->callback([=] { *action = [=](auto& s, auto& o) { return ac::RunDelete(s, f->job, o); }; });
   c = app.add_subcommand("upload", "Upload a checkpoint folder (or --text FILE); prints the digest");
   c->add_option("path", f->upload_path, "Checkpoint folder, or a text file with --text")->required();
   c->add_flag("--text", f->upload_text, "Upload one text file instead of a model folder");

@@ -81,8 +81,9 @@ done
 
 # 3. Workers, then the job.
 for i in $(seq 1 "$workers"); do
+  # Workers read local checkpoints only under --model-root (issue 10): allow the model's folder.
   "$worker_bin" --server "$addr" --device "$device" --dtype "$dtype" --name "study-worker-$i" \
-    >"$out/worker-$i.log" 2>&1 &
+    --model-root "$(cd "$model" && pwd -P)" >"$out/worker-$i.log" 2>&1 &
   pids+=("$!")
 done
 echo "run-study: server $addr, $workers worker(s) on $device; logs in $out"

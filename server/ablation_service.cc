@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/artifact_service.h"
 #include "server/rpc.h"
+#include "server/submit_check.h"
 #include "storage/compare.h"
 #include "storage/ids.h"
 #include "storage/job_spec.h"
@@ -51,12 +52,49 @@ bool Send(grpc::ServerWriter<v1::JobEvent>* writer, v1::JobEvent::Kind kind, con
 grpc::Status AblationServiceImpl::SubmitJob(grpc::ServerContext* context,
                                             const v1::SubmitJobRequest* request,
                                             v1::Job* response) {
-  return HandleRpc(*auth_, context, Role::kClient, "SubmitJob", [&]() -> absl::Status {
-    if (artifacts_ != nullptr) {
-      ABLATE_RETURN_IF_ERROR(CheckModelArtifact(*artifacts_, request->spec().model()));
+  return HandleRpc(*auth_, context, Role::kClient, "SubmitJob",
+                   [&] { return Submit(context, *request, response); });
+}
+
+absl::Status AblationServiceImpl::Submit(grpc::ServerContext* context,
+                                         const v1::SubmitJobRequest& request, v1::Job* response) {
+  const storage::SpecLimits& limits = store_->options().limits;
+  ABLATE_RETURN_IF_ERROR(CheckInlineText(request.spec().dataset(), max_inline_text_bytes_));
+  if (artifacts_ != nullptr) {  // The database shares the volume: refuse new work up front.
+    ABLATE_RETURN_IF_ERROR(artifacts_->CheckFreeSpace(
+        static_cast<int64_t>(request.spec().dataset().text().size())));
+  }
+  if (request.spec().priority() > limits.max_client_priority &&
+      request.spec().priority() <= limits.max_priority && !auth_->IsOperator(*context)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "spec.priority ", request.spec().priority(), ": priorities above ",
+        limits.max_client_priority, " are reserved for the operator (operator token)"));
+  }
+  const v1::SubmitJobRequest* to_store = &request;
+  v1::SubmitJobRequest resolved;
+  if (artifacts_ != nullptr) {
+    ABLATE_RETURN_IF_ERROR(CheckModelArtifact(*artifacts_, request.spec().model()));
+    ABLATE_RETURN_IF_ERROR(CheckShapeAgainstArtifact(*artifacts_, request.spec().model()));
+    if (!request.spec().dataset().artifact_digest().empty()) {
+      resolved = request;
+      ABLATE_RETURN_IF_ERROR(ResolveTextArtifact(*artifacts_, limits.max_dataset_bytes,
+                                                 resolved.mutable_spec()->mutable_dataset()));
+      to_store = &resolved;
     }
-    ABLATE_ASSIGN_OR_RETURN(storage::SubmitOutcome outcome, store_->SubmitJob(*request));
-    *response = std::move(outcome.job);
+  } else if (!request.spec().dataset().artifact_digest().empty()) {
+    return absl::FailedPreconditionError(
+        "spec.dataset.artifact_digest: this server has no artifact store");
+  }
+  ABLATE_ASSIGN_OR_RETURN(storage::SubmitOutcome outcome, store_->SubmitJob(*to_store));
+  *response = std::move(outcome.job);
+  return absl::OkStatus();
+}
+
+grpc::Status AblationServiceImpl::DeleteJob(grpc::ServerContext* context,
+                                            const v1::DeleteJobRequest* request,
+                                            v1::DeleteJobResponse* response) {
+  return HandleRpc(*auth_, context, Role::kClient, "DeleteJob", [&]() -> absl::Status {
+    ABLATE_ASSIGN_OR_RETURN(*response, store_->DeleteJob(request->job_id()));
     return absl::OkStatus();
   });
 }

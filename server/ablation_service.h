@@ -66,8 +66,16 @@ class AblationServiceImpl final : public ablate::v1::AblationService::Service {
   grpc::Status ListWorkers(grpc::ServerContext* context,
                            const ablate::v1::ListWorkersRequest* request,
                            ablate::v1::ListWorkersResponse* response) override;
+  grpc::Status DeleteJob(grpc::ServerContext* context,
+                         const ablate::v1::DeleteJobRequest* request,
+                         ablate::v1::DeleteJobResponse* response) override;
+
+  // Issue 10: the largest inline dataset text SubmitJob takes (larger: a text artifact).
+  void set_max_inline_text_bytes(int64_t bytes) { max_inline_text_bytes_ = bytes; }
 
  private:
+  absl::Status Submit(grpc::ServerContext* context, const ablate::v1::SubmitJobRequest& request,
+                      ablate::v1::Job* response);
   absl::Status Watch(grpc::ServerContext* context, const std::string& job_id,
                      grpc::ServerWriter<ablate::v1::JobEvent>* writer);
 
@@ -76,6 +84,7 @@ class AblationServiceImpl final : public ablate::v1::AblationService::Service {
   const Authenticator* const auth_;
   const std::atomic<bool>* const stopping_;
   const WatchOptions watch_;
+  int64_t max_inline_text_bytes_ = int64_t{1} << 20;
 };
 
 }  // namespace ablate::server

@@ -60,8 +60,15 @@ grpc::Status ArtifactServiceImpl::Upload(grpc::ServerContext* context,
                                          ablate::v1::UploadResponse* response) {
   grpc::Status allowed = CheckRole(*context, Role::kClient);
   if (!allowed.ok()) return allowed;
+  std::unique_ptr<UploadGuard::Slot> slot;
+  if (uploads_ != nullptr) {
+    absl::StatusOr<std::unique_ptr<UploadGuard::Slot>> admitted = uploads_->Admit(context);
+    if (!admitted.ok()) return ToGrpcStatus(admitted.status());
+    slot = *std::move(admitted);
+  }
   ablate::v1::UploadRequest request;
   if (!reader->Read(&request)) return Invalid("upload: the stream ended before its header");
+  if (slot != nullptr) slot->Touch();
   if (!request.has_header()) return Invalid("upload: the first message must be a header");
   absl::StatusOr<std::unique_ptr<storage::ArtifactStore::Upload>> upload =
       store_->BeginUpload(request.header());
@@ -76,6 +83,7 @@ grpc::Status ArtifactServiceImpl::Upload(grpc::ServerContext* context,
   }
   if (!upload.ok()) return ToGrpcStatus(upload.status());
   while (reader->Read(&request)) {
+    if (slot != nullptr) slot->Touch();
     if (!request.has_chunk()) return Invalid("upload: every message after the header is a chunk");
     const ablate::v1::UploadChunk& chunk = request.chunk();
     if (chunk.data().size() > kMaxArtifactChunkBytes) {

@@ -14,6 +14,7 @@
 
 #include "ablate/v1/ablate.grpc.pb.h"
 #include "server/auth.h"
+#include "server/upload_guard.h"
 #include "storage/artifact_store.h"
 
 namespace ablate::server {
@@ -30,9 +31,11 @@ absl::Status CheckModelArtifact(const storage::ArtifactStore& store,
 
 class ArtifactServiceImpl final : public ablate::v1::ArtifactService::Service {
  public:
-  // `store` and `auth` must outlive the service; a null `auth` lets every call in.
-  ArtifactServiceImpl(storage::ArtifactStore* store, const Authenticator* auth)
-      : store_(store), auth_(auth) {}
+  // `store`, `auth` and `uploads` must outlive the service; a null `auth` lets every call
+  // in, a null `uploads` admits every upload.
+  ArtifactServiceImpl(storage::ArtifactStore* store, const Authenticator* auth,
+                      UploadGuard* uploads = nullptr)
+      : store_(store), auth_(auth), uploads_(uploads) {}
 
   grpc::Status Upload(grpc::ServerContext* context,
                       grpc::ServerReader<ablate::v1::UploadRequest>* reader,
@@ -52,6 +55,7 @@ class ArtifactServiceImpl final : public ablate::v1::ArtifactService::Service {
 
   storage::ArtifactStore* const store_;
   const Authenticator* const auth_;
+  UploadGuard* const uploads_;
 };
 
 }  // namespace ablate::server

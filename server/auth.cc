@@ -27,12 +27,42 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 absl::string_view RoleName(Role role) { return role == Role::kClient ? "client" : "worker"; }
 
 absl::Status Authenticator::Check(const grpc::ServerContext& context, Role role) const {
+  if (role == Role::kWorker && require_worker_cert_) {
+    std::shared_ptr<const grpc::AuthContext> peer = context.auth_context();
+    if (peer == nullptr || !peer->IsPeerAuthenticated()) {
+      return absl::UnauthenticatedError(
+          "worker calls need a client certificate signed by the server's worker CA");
+    }
+  }
   if (open(role)) return absl::OkStatus();
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) return CheckHeader(nullptr, role);
   std::string value(it->second.data(), it->second.size());
   return CheckHeader(&value, role);
+}
+
+namespace {
+
+// The token of a `Bearer <token>` header; empty when the header is absent or malformed.
+absl::string_view BearerToken(absl::string_view value) {
+  constexpr absl::string_view kScheme = "bearer ";
+  if (value.size() < kScheme.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+    return "";
+  }
+  return absl::StripAsciiWhitespace(value.substr(kScheme.size()));
+}
+
+}  // namespace
+
+bool Authenticator::IsOperator(const grpc::ServerContext& context) const {
+  if (operator_token_.empty()) return false;
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return false;
+  return ConstantTimeEquals(
+      BearerToken(absl::string_view(it->second.data(), it->second.size())), operator_token_);
 }
 
 absl::Status Authenticator::CheckHeader(const std::string* authorization, Role role) const {
@@ -50,6 +80,10 @@ absl::Status Authenticator::CheckHeader(const std::string* authorization, Role r
   }
   absl::string_view token = absl::StripAsciiWhitespace(value.substr(kScheme.size()));
   if (ConstantTimeEquals(token, expected)) return absl::OkStatus();
+  if (role == Role::kClient && !operator_token_.empty() &&
+      ConstantTimeEquals(token, operator_token_)) {
+    return absl::OkStatus();
+  }
   const Role other = role == Role::kClient ? Role::kWorker : Role::kClient;
   if (!TokenFor(other).empty() && ConstantTimeEquals(token, TokenFor(other))) {
     return absl::PermissionDeniedError(absl::StrCat("a ", RoleName(other),

@@ -2,8 +2,16 @@
 //
 // Clients (AblationService, and the client side of other services) present the client
 // token, workers (WorkerService) the worker token, as `authorization: Bearer <token>`
-// metadata. A role whose token is empty is open (the loopback default). A missing or unknown
-// token is UNAUTHENTICATED; the other role's token is PERMISSION_DENIED.
+// metadata. A missing or unknown token is UNAUTHENTICATED; the other role's token is
+// PERMISSION_DENIED.
+//
+// The token rule (issue 10): both tokens or neither. With neither, both roles are open and
+// the server trusts every user of its machine, so it listens on loopback only. One token
+// alone is refused at start (Server::Start), so a token never leaves the other role open.
+// On top of the worker token, each registered worker gets a secret (RegisterResponse) that
+// its later calls carry: one worker cannot heartbeat, complete or fail another's lease.
+// With require_worker_cert (mTLS), worker calls must also come over a connection whose
+// client certificate the server's worker CA verified.
 //
 // Why not an AuthMetadataProcessor or an interceptor: gRPC C++ (1.51) only runs an
 // AuthMetadataProcessor on secure credentials (it aborts on insecure ones), and server
@@ -31,8 +39,11 @@ absl::string_view RoleName(Role role);
 
 class Authenticator {
  public:
-  Authenticator(std::string client_token, std::string worker_token)
-      : client_token_(std::move(client_token)), worker_token_(std::move(worker_token)) {}
+  Authenticator(std::string client_token, std::string worker_token,
+                bool require_worker_cert = false)
+      : client_token_(std::move(client_token)),
+        worker_token_(std::move(worker_token)),
+        require_worker_cert_(require_worker_cert) {}
 
   // OK, UNAUTHENTICATED or PERMISSION_DENIED for a call that needs `role`.
   absl::Status Check(const grpc::ServerContext& context, Role role) const;
@@ -41,6 +52,12 @@ class Authenticator {
 
   bool open(Role role) const { return TokenFor(role).empty(); }
 
+  // The operator token (optional; set before serving): accepted wherever the client token
+  // is, and the only one that may submit priorities above SpecLimits::max_client_priority.
+  void set_operator_token(std::string token) { operator_token_ = std::move(token); }
+  // True when the call carries the operator token.
+  bool IsOperator(const grpc::ServerContext& context) const;
+
  private:
   const std::string& TokenFor(Role role) const {
     return role == Role::kClient ? client_token_ : worker_token_;
@@ -48,6 +65,8 @@ class Authenticator {
 
   const std::string client_token_;
   const std::string worker_token_;
+  const bool require_worker_cert_;
+  std::string operator_token_;
 };
 
 // Reads a token file: its first line with surrounding whitespace removed. Errors name the

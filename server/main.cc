@@ -78,6 +78,40 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--sync", sync, "SQLite synchronous mode: full (power-loss safe) or normal")
       ->capture_default_str()->check(CLI::IsMember({"full", "normal"}));
+  // Hardening (issue 10): transport bounds, TLS, operator priorities, disk.
+  std::string operator_token_file;
+  int64_t retain_finished_hours = 0, collect_after_hours = 24;
+  app.add_flag("--allow-insecure", options.allow_insecure,
+               "Listen off loopback without TLS (tokens travel in clear text)");
+  app.add_option("--tls-worker-ca", options.tls_worker_ca_file,
+                 "PEM CA: worker calls need a client certificate it signed (mTLS)");
+  app.add_option("--operator-token-file", operator_token_file,
+                 "Token that may also submit the reserved top priorities");
+  app.add_option("--max-client-priority", options.store.limits.max_client_priority,
+                 "Priorities above this (up to 1000) need the operator token")
+      ->capture_default_str()->check(CLI::Range(-1000, 1000));
+  app.add_option("--max-inline-text-bytes", options.transport.max_inline_text_bytes,
+                 "Largest dataset text sent inline; larger ones go up as text artifacts")
+      ->capture_default_str()->check(CLI::Range(int64_t{1024}, int64_t{64} << 20));
+  app.add_option("--max-threads", options.transport.max_threads,
+                 "Handler threads (a long poll or watch holds one); more calls are refused")
+      ->capture_default_str()->check(CLI::Range(16, 100000));
+  app.add_option("--memory-quota-bytes", options.transport.memory_quota_bytes,
+                 "gRPC buffer memory quota, bytes")->capture_default_str();
+  app.add_option("--max-concurrent-uploads", options.transport.max_concurrent_uploads,
+                 "Upload streams at once")->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_option("--retain-finished-hours", retain_finished_hours,
+                 "Delete finished jobs this many hours after they finished (0 = keep)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{24} * 365 * 10));
+  app.add_option("--collect-unreferenced-hours", collect_after_hours,
+                 "Delete artifacts no job names once this old (0 = keep)")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{24} * 365 * 10));
+  app.add_option("--partial-upload-ttl-hours", options.partial_upload_ttl_hours,
+                 "Drop unfinished uploads untouched this long")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{24} * 30));
+  app.add_option("--min-free-disk-bytes", options.min_free_disk_bytes,
+                 "Refuse submits and uploads while less is free (0 = no check)")
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write the bound port here once listening");
   app.add_option("--http-listen", options.http_listen,
                  "host:port of the read-only web dashboard and JSON API (off by default;"
@@ -92,8 +126,11 @@ int main(int argc, char** argv) {
   options.store.synchronous_full = sync == "full";
   options.max_lease_wait = std::chrono::milliseconds(max_lease_wait_ms);
   options.shutdown_grace = std::chrono::milliseconds(shutdown_grace_ms);
+  options.retain_finished = std::chrono::hours(retain_finished_hours);
+  options.collect_unreferenced_after = std::chrono::hours(collect_after_hours);
   for (auto [file, token] : {std::pair{&client_token_file, &options.client_token},
-                             std::pair{&worker_token_file, &options.worker_token}}) {
+                             std::pair{&worker_token_file, &options.worker_token},
+                             std::pair{&operator_token_file, &options.operator_token}}) {
     if (file->empty()) continue;
     absl::StatusOr<std::string> read = ablate::server::ReadTokenFile(*file);
     if (!read.ok()) {

@@ -14,6 +14,8 @@
 namespace ablate::server {
 namespace {
 
+namespace v1 = ::ablate::v1;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path));
@@ -26,7 +28,7 @@ http::DashboardOptions DashboardOptionsOf(const ServerOptions& options) {
   http::DashboardOptions dashboard;
   dashboard.listen = options.http_listen;
   dashboard.tokens_configured = !options.client_token.empty();
-  dashboard.allow_insecure = true;
+  dashboard.allow_insecure = options.allow_insecure;  // The gRPC rule (issue 10).
   dashboard.tls_cert_file = options.tls_cert_file;
   dashboard.tls_key_file = options.tls_key_file;
   return dashboard;
@@ -37,14 +39,27 @@ absl::Status CheckOptions(const ServerOptions& options) {
   if (!options.client_token.empty() && options.client_token == options.worker_token) {
     return absl::InvalidArgumentError("the client and worker tokens must differ");
   }
-  if (!IsLoopbackAddress(options.listen) &&
-      (options.client_token.empty() || options.worker_token.empty())) {
+  if (options.client_token.empty() != options.worker_token.empty()) {
+    return absl::InvalidArgumentError(
+        "give both a client token and a worker token, or neither (one token alone would "
+        "leave the other role open)");
+  }
+  const bool loopback = IsLoopbackAddress(options.listen);
+  if (!loopback && options.client_token.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "listen address ", options.listen,
         " is not loopback: it needs both a client token and a worker token"));
   }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+  }
+  if (!loopback && options.tls_cert_file.empty() && !options.allow_insecure) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address ", options.listen, " is not loopback: it needs TLS (--tls-cert and "
+        "--tls-key) so tokens do not travel in clear text, or --allow-insecure"));
+  }
+  if (!options.tls_worker_ca_file.empty() && options.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError("a worker CA (mTLS) needs TLS (--tls-cert, --tls-key)");
   }
   if (!options.http_listen.empty()) {
     ABLATE_RETURN_IF_ERROR(http::CheckDashboardOptions(DashboardOptionsOf(options)));
@@ -67,6 +82,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Server::Credentials() c
   ABLATE_ASSIGN_OR_RETURN(std::string key, ReadFile(options_.tls_key_file, "TLS key"));
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({key, cert});
+  if (!options_.tls_worker_ca_file.empty()) {
+    ABLATE_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                            ReadFile(options_.tls_worker_ca_file, "worker CA"));
+    // Clients may come without a certificate; one that is presented must verify, and
+    // worker calls need one (Authenticator).
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
   return grpc::SslServerCredentials(ssl);
 }
 
@@ -77,11 +99,19 @@ absl::Status Server::Init() {
       options_.artifact_dir.empty() ? options_.db_path + ".artifacts" : options_.artifact_dir;
   artifact_options.max_artifact_bytes = options_.max_artifact_bytes;
   artifact_options.max_total_bytes = options_.max_artifact_total_bytes;
+  artifact_options.partial_ttl = absl::Hours(options_.partial_upload_ttl_hours);
+  artifact_options.min_free_bytes = options_.min_free_disk_bytes;
   ABLATE_ASSIGN_OR_RETURN(artifacts_, storage::ArtifactStore::Open(artifact_options));
-  auth_ = std::make_unique<Authenticator>(options_.client_token, options_.worker_token);
+  auth_ = std::make_unique<Authenticator>(options_.client_token, options_.worker_token,
+                                          !options_.tls_worker_ca_file.empty());
+  auth_->set_operator_token(options_.operator_token);
+  uploads_ = std::make_unique<UploadGuard>(options_.transport.max_concurrent_uploads,
+                                           options_.transport.upload_idle_timeout);
   ablation_ = std::make_unique<AblationServiceImpl>(store_.get(), artifacts_.get(), auth_.get(),
                                                     &stopping_, options_.watch);
-  artifact_service_ = std::make_unique<ArtifactServiceImpl>(artifacts_.get(), auth_.get());
+  ablation_->set_max_inline_text_bytes(options_.transport.max_inline_text_bytes);
+  artifact_service_ =
+      std::make_unique<ArtifactServiceImpl>(artifacts_.get(), auth_.get(), uploads_.get());
   worker_ = std::make_unique<WorkerServiceImpl>(store_.get(), auth_.get(), &stopping_,
                                                 options_.max_lease_wait);
   ABLATE_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials());
@@ -93,13 +123,12 @@ absl::Status Server::Init() {
   builder.RegisterService(ablation_.get());
   builder.RegisterService(worker_.get());
   builder.RegisterService(artifact_service_.get());
-  const int max_message =
+  const int max_send =
       options_.max_message_bytes > 0
           ? options_.max_message_bytes
           : static_cast<int>(std::min<int64_t>(INT32_MAX, options_.store.limits.max_dataset_bytes +
                                                               (int64_t{1} << 20)));
-  builder.SetMaxReceiveMessageSize(max_message);
-  builder.SetMaxSendMessageSize(max_message);
+  ApplyTransportLimits(options_.transport, max_send, &builder);
   grpc_ = builder.BuildAndStart();
   if (grpc_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
@@ -137,13 +166,54 @@ void Server::ReapLoop() {
     interval = std::chrono::milliseconds(
         std::clamp<int64_t>(options_.store.lease_ttl_ms / 4, 10, 1000));
   }
+  auto next_collect = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_.load()) {
     lock.unlock();
     absl::StatusOr<storage::ReclaimStats> stats = store_->ReclaimExpiredLeases();
     if (!stats.ok()) spdlog::warn("lease reaper: {}", stats.status().ToString());
+    uploads_->CancelIdle();
+    if (std::chrono::steady_clock::now() >= next_collect) {
+      Collect();
+      next_collect = std::chrono::steady_clock::now() + options_.collect_interval;
+    }
     lock.lock();
     cv_.wait_for(lock, interval, [this] { return stopping_.load(); });
+  }
+}
+
+void Server::Collect() {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (options_.retain_finished.count() > 0) {
+    const int64_t cutoff =
+        now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(options_.retain_finished)
+                     .count();
+    absl::StatusOr<int> deleted = store_->DeleteFinishedBefore(cutoff, 100);
+    if (!deleted.ok()) spdlog::warn("retention: {}", deleted.status().ToString());
+  }
+  if (int dropped = artifacts_->CollectStalePartials(); dropped > 0) {
+    spdlog::info("collected {} stale partial uploads", dropped);
+  }
+  if (options_.collect_unreferenced_after.count() <= 0) return;
+  // Listed before the references are read: an artifact a job starts naming in between is
+  // younger than the grace period in practice (upload, then submit).
+  absl::StatusOr<std::vector<v1::ArtifactInfo>> stored = artifacts_->List();
+  absl::StatusOr<absl::flat_hash_set<std::string>> used = store_->ReferencedDigests();
+  if (!stored.ok() || !used.ok()) {
+    spdlog::warn("artifact collection: {} {}", stored.status().ToString(),
+                 used.status().ToString());
+    return;
+  }
+  const int64_t cutoff =
+      now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                   options_.collect_unreferenced_after).count();
+  for (const v1::ArtifactInfo& info : *stored) {
+    if (info.created_unix_ms() >= cutoff || used->contains(info.digest())) continue;
+    absl::Status deleted = artifacts_->Delete(info.digest());
+    spdlog::info("artifact {} ({} bytes) no job names it: {}", info.digest(), info.size(),
+                 deleted.ok() ? "deleted" : deleted.ToString());
   }
 }
 

@@ -1,7 +1,8 @@
 // Server: the ablate gRPC server as a library (ablate-server's main only parses flags).
 //
-// Start() opens the Store, checks the listen address against the tokens (a non-loopback
-// address needs both tokens; they must differ), binds (port 0 picks a free port: port()),
+// Start() opens the Store, checks the options (token rule of server/auth.h: both tokens or
+// neither, neither only on loopback, they must differ; off loopback TLS unless
+// allow_insecure), binds (port 0 picks a free port: port()),
 // and serves AblationService, WorkerService, ArtifactService (content-addressed uploads in
 // artifact_dir), grpc.health.v1.Health and server reflection.
 // A background thread returns expired leases to the queue.
@@ -30,6 +31,7 @@
 #include "server/artifact_service.h"
 #include "server/auth.h"
 #include "server/http/dashboard.h"
+#include "server/transport.h"
 #include "server/worker_service.h"
 #include "storage/store.h"
 
@@ -44,16 +46,37 @@ struct ServerOptions {
   std::string tls_key_file;
   storage::StoreOptions store;
   std::string artifact_dir;                      // Empty = "<db_path>.artifacts".
-  int64_t max_artifact_bytes = int64_t{64} << 30;  // One uploaded artifact.
-  int64_t max_artifact_total_bytes = 0;            // All artifacts; 0 = no limit.
+  int64_t max_artifact_bytes = int64_t{16} << 30;        // One uploaded artifact.
+  int64_t max_artifact_total_bytes = int64_t{64} << 30;  // All artifacts; 0 = no limit.
   std::chrono::milliseconds max_lease_wait{20000};  // Cap of LeaseTaskRequest.wait_ms.
   std::chrono::milliseconds reap_interval{0};       // 0 = lease_ttl / 4, at most 1 s.
   std::chrono::milliseconds shutdown_grace{5000};
   WatchOptions watch;
-  int max_message_bytes = 0;  // 0 = the dataset limit + 1 MiB.
+  // Largest message the server sends (GetDataset answers carry whole texts). 0 = the
+  // dataset limit + 1 MiB.
+  int max_message_bytes = 0;
+  // Issue 10, transport bounds (server/transport.h): receive limits, memory quota, streams,
+  // keepalive, concurrent and idle uploads.
+  TransportOptions transport;
+  // Off loopback the server needs TLS (tls_cert_file + tls_key_file) unless this is set.
+  bool allow_insecure = false;
+  // PEM CA bundle: worker calls must present a client certificate it signed (mTLS). Clients
+  // may still connect without one. Needs TLS.
+  std::string tls_worker_ca_file;
   // host:port of the read-only web dashboard and JSON API (server/http/dashboard.h);
   // empty = none. Same tokens and certificate as the gRPC API.
   std::string http_listen;
+  // Optional third token: accepted as a client token, and the only one that may submit
+  // priorities above store.limits.max_client_priority.
+  std::string operator_token;
+  // Disk (issue 10). Finished jobs are deleted this long after they finished (0 = kept).
+  std::chrono::hours retain_finished{0};
+  // Artifacts no job names, older than this, are deleted (0 = kept). The grace lets a
+  // client upload and then submit.
+  std::chrono::hours collect_unreferenced_after{24};
+  std::chrono::milliseconds collect_interval{60000};  // How often collection runs.
+  int64_t partial_upload_ttl_hours = 6;
+  int64_t min_free_disk_bytes = int64_t{1} << 30;  // Submits and uploads refused below.
 };
 
 class Server {
@@ -82,11 +105,14 @@ class Server {
   absl::Status StartDashboard();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials() const;
   void ReapLoop();
+  // Retention, stale partial uploads, unreferenced artifacts (every collect_interval).
+  void Collect();
 
   const ServerOptions options_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<storage::ArtifactStore> artifacts_;
   std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<UploadGuard> uploads_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<AblationServiceImpl> ablation_;
   std::unique_ptr<WorkerServiceImpl> worker_;

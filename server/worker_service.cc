@@ -32,8 +32,11 @@ grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* context,
 grpc::Status WorkerServiceImpl::LeaseTask(grpc::ServerContext* context,
                                           const v1::LeaseTaskRequest* request,
                                           v1::LeaseTaskResponse* response) {
-  return HandleRpc(*auth_, context, Role::kWorker, "LeaseTask",
-                   [&] { return Lease(context, *request, response); });
+  return HandleRpc(*auth_, context, Role::kWorker, "LeaseTask", [&]() -> absl::Status {
+    ABLATE_RETURN_IF_ERROR(store_->CheckWorkerSecret(request->worker_id(),
+                                                     request->worker_secret()));
+    return Lease(context, *request, response);
+  });
 }
 
 absl::Status WorkerServiceImpl::Lease(grpc::ServerContext* context,
@@ -67,6 +70,8 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context,
                                           const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
   return HandleRpc(*auth_, context, Role::kWorker, "Heartbeat", [&]() -> absl::Status {
+    ABLATE_RETURN_IF_ERROR(store_->CheckWorkerSecret(request->worker_id(),
+                                                     request->worker_secret()));
     ABLATE_ASSIGN_OR_RETURN(*response, store_->Heartbeat(*request));
     return absl::OkStatus();
   });
@@ -76,6 +81,8 @@ grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext* context,
                                              const v1::CompleteTaskRequest* request,
                                              v1::CompleteTaskResponse* response) {
   return HandleRpc(*auth_, context, Role::kWorker, "CompleteTask", [&]() -> absl::Status {
+    ABLATE_RETURN_IF_ERROR(store_->CheckWorkerSecret(request->worker_id(),
+                                                     request->worker_secret()));
     ABLATE_ASSIGN_OR_RETURN(*response, store_->CompleteTask(*request));
     return absl::OkStatus();
   });
@@ -84,14 +91,19 @@ grpc::Status WorkerServiceImpl::CompleteTask(grpc::ServerContext* context,
 grpc::Status WorkerServiceImpl::FailTask(grpc::ServerContext* context,
                                          const v1::FailTaskRequest* request,
                                          v1::FailTaskResponse* /*response*/) {
-  return HandleRpc(*auth_, context, Role::kWorker, "FailTask",
-                   [&] { return store_->FailTask(*request); });
+  return HandleRpc(*auth_, context, Role::kWorker, "FailTask", [&]() -> absl::Status {
+    ABLATE_RETURN_IF_ERROR(store_->CheckWorkerSecret(request->worker_id(),
+                                                     request->worker_secret()));
+    return store_->FailTask(*request);
+  });
 }
 
 grpc::Status WorkerServiceImpl::GetDataset(grpc::ServerContext* context,
                                            const v1::GetDatasetRequest* request,
                                            v1::Dataset* response) {
   return HandleRpc(*auth_, context, Role::kWorker, "GetDataset", [&]() -> absl::Status {
+    ABLATE_RETURN_IF_ERROR(store_->CheckWorkerSecret(request->worker_id(),
+                                                     request->worker_secret()));
     ABLATE_ASSIGN_OR_RETURN(*response, store_->GetDataset(request->sha256()));
     return absl::OkStatus();
   });

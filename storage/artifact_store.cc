@@ -228,6 +228,8 @@ absl::StatusOr<ablate::v1::UploadStatus> ArtifactStore::GetUploadStatus(
 
 absl::Status ArtifactStore::CheckCapacity(const ablate::v1::UploadHeader& header,
                                           int64_t already_reserved) {
+  absl::Status space = CheckFreeSpace(header.total_size());
+  if (!space.ok()) return space;
   if (options_.max_total_bytes <= 0) return absl::OkStatus();
   const int64_t after = stored_bytes_ + reserved_bytes_ - already_reserved + header.total_size();
   if (after <= options_.max_total_bytes) return absl::OkStatus();
@@ -296,6 +298,16 @@ absl::StatusOr<std::unique_ptr<ArtifactStore::Blob>> ArtifactStore::OpenBlob(
   int fd = ::open(BlobPath(digest).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::NotFoundError(absl::StrCat("artifact ", digest, " is not stored"));
   return std::unique_ptr<Blob>(new Blob(fd, *std::move(info)));
+}
+
+bool ArtifactStore::DropPartialIfOlder(Partial& partial, fs::file_time_type cutoff) {
+  std::lock_guard<std::mutex> lock(partial.mu);
+  if (partial.gone) return false;
+  std::error_code ec;
+  const auto written = fs::last_write_time(PartialPath(partial.digest, ".partial"), ec);
+  if (!ec && written >= cutoff) return false;
+  DropPartial(partial);
+  return true;
 }
 
 void ArtifactStore::DropPartial(Partial& partial) {

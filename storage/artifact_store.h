@@ -16,7 +16,8 @@
 // same digest takes over (the first writer's next call is ABORTED), so a client that lost its
 // connection can resume before the server noticed. After a crash the partial file keeps what
 // reached the disk; if it is corrupt, Finish reports DATA_LOSS and the client starts over.
-// Partial uploads untouched for `partial_ttl` are deleted at Open.
+// Partial uploads untouched for `partial_ttl` are deleted at Open and by
+// CollectStalePartials (the server calls it periodically).
 //
 // Limits: an artifact above max_artifact_bytes, or one that would take the store above
 // max_total_bytes (stored blobs + declared sizes of partial uploads), is RESOURCE_EXHAUSTED.
@@ -26,9 +27,11 @@
 #define ABLATE_STORAGE_ARTIFACT_STORE_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/container/flat_hash_map.h"
@@ -41,9 +44,13 @@ namespace ablate::storage {
 
 struct ArtifactStoreOptions {
   std::string root;                                  // Created if missing.
-  int64_t max_artifact_bytes = int64_t{64} << 30;    // One artifact.
-  int64_t max_total_bytes = 0;                       // 0 = no limit.
-  absl::Duration partial_ttl = absl::Hours(24 * 7);
+  int64_t max_artifact_bytes = int64_t{16} << 30;    // One artifact.
+  int64_t max_total_bytes = int64_t{64} << 30;       // 0 = no limit.
+  // Partial uploads untouched this long are dropped (at Open and by CollectStalePartials).
+  absl::Duration partial_ttl = absl::Hours(6);
+  // Uploads (and, through the server, submits) are RESOURCE_EXHAUSTED while fewer bytes
+  // than this would stay free on root's file system. 0 = no check.
+  int64_t min_free_bytes = int64_t{1} << 30;
 };
 
 class ArtifactStore {
@@ -74,6 +81,17 @@ class ArtifactStore {
   // Bytes of stored blobs (not counting partial uploads).
   int64_t stored_bytes() const;
 
+  // ---- collection (artifact_gc.cc)
+  // Drops partial uploads untouched for partial_ttl; returns how many.
+  int CollectStalePartials();
+  // Every stored artifact.
+  absl::StatusOr<std::vector<ablate::v1::ArtifactInfo>> List() const;
+  // Removes a stored artifact (NOT_FOUND if absent). Readers that opened it keep reading.
+  absl::Status Delete(absl::string_view digest);
+  // RESOURCE_EXHAUSTED when writing `incoming_bytes` would leave less than min_free_bytes
+  // free on root's file system.
+  absl::Status CheckFreeSpace(int64_t incoming_bytes) const;
+
  private:
   friend class Upload;
   struct Partial;
@@ -86,6 +104,8 @@ class ArtifactStore {
   // the Partial's mutex held.
   absl::StatusOr<ablate::v1::ArtifactInfo> Publish(Partial& partial, int fd);
   void DropPartial(Partial& partial);
+  // Drops `partial` if still pending and its bytes were last written before `cutoff`.
+  bool DropPartialIfOlder(Partial& partial, std::filesystem::file_time_type cutoff);
 
   const ArtifactStoreOptions options_;
   int lock_fd_ = -1;

@@ -41,6 +41,31 @@ absl::Status CheckModel(v1::ModelRef* model) {
   return absl::OkStatus();
 }
 
+absl::Status CheckStrings(const SpecLimits& limits, const v1::JobSpec& spec) {
+  const struct {
+    const char* field;
+    size_t size;
+    int max;
+  } kStrings[] = {{"spec.name", spec.name().size(), limits.max_name_bytes},
+                  {"spec.dataset.name", spec.dataset().name().size(), limits.max_name_bytes},
+                  {"spec.model.path", spec.model().path().size(), limits.max_path_bytes}};
+  for (const auto& s : kStrings) {
+    if (s.size > static_cast<size_t>(s.max)) {
+      return Invalid(s.field, absl::StrCat("is ", s.size, " bytes, the limit is ", s.max));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPriority(const SpecLimits& limits, const v1::JobSpec& spec) {
+  if (spec.priority() < limits.min_priority || spec.priority() > limits.max_priority) {
+    return Invalid("spec.priority", absl::StrCat("must be in ", limits.min_priority, "..",
+                                                 limits.max_priority, ", got ",
+                                                 spec.priority()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckShape(const SpecLimits& limits, const v1::ModelShape& shape) {
   if (shape.n_layer() <= 0 || shape.n_layer() > limits.max_layers) {
     return Invalid("spec.model.shape.n_layer",
@@ -50,6 +75,11 @@ absl::Status CheckShape(const SpecLimits& limits, const v1::ModelShape& shape) {
     return Invalid("spec.model.shape.n_head", absl::StrCat("must be in 1..",
                                                            limits.max_heads_per_layer, ", got ",
                                                            shape.n_head()));
+  }
+  if (int64_t{shape.n_layer()} * shape.n_head() > limits.max_heads_total) {
+    return Invalid("spec.model.shape", absl::StrCat("has ", shape.n_layer(), " x ",
+                                                    shape.n_head(), " heads, over the server's "
+                                                    "limit of ", limits.max_heads_total));
   }
   if (shape.n_positions() <= 0) {
     return Invalid("spec.model.shape.n_positions",
@@ -116,6 +146,14 @@ absl::Status CheckLimits(const SpecLimits& limits, v1::JobSpec* spec) {
     return Invalid("spec.masks_per_task", absl::StrCat("must be in 1..", limits.max_masks_per_task,
                                                        " (0 = default), got ",
                                                        spec->masks_per_task()));
+  }
+  const int64_t tasks = (MasksPerPhase(*spec) + spec->masks_per_task() - 1) /
+                        spec->masks_per_task();
+  if (tasks > limits.max_tasks_per_job) {
+    return Invalid("spec.masks_per_task",
+                   absl::StrCat(spec->masks_per_task(), " gives ", tasks,
+                                " tasks per phase, over the server's limit of ",
+                                limits.max_tasks_per_job, "; ask for more masks per task"));
   }
   if (spec->max_attempts() == 0) spec->set_max_attempts(limits.default_max_attempts);
   if (spec->max_attempts() < 1 || spec->max_attempts() > limits.max_max_attempts) {
@@ -205,6 +243,8 @@ absl::StatusOr<std::string> CheckInlineDataset(const v1::Dataset& dataset,
 }
 
 absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes, v1::JobSpec* spec) {
+  if (absl::Status s = CheckStrings(limits, *spec); !s.ok()) return s;
+  if (absl::Status s = CheckPriority(limits, *spec); !s.ok()) return s;
   if (absl::Status s = CheckModel(spec->mutable_model()); !s.ok()) return s;
   if (absl::Status s = CheckShape(limits, spec->model().shape()); !s.ok()) return s;
   if (absl::Status s = NormalizeModelShape(spec); !s.ok()) return s;
@@ -250,6 +290,15 @@ std::vector<std::vector<int>> SplitIntoTasks(int first, int last, int per_task) 
     for (int i = begin; i <= last && i < begin + per_task; ++i) task.push_back(i);
   }
   return tasks;
+}
+
+std::string Truncate(absl::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  constexpr absl::string_view kMark = "...";
+  size_t keep = max > kMark.size() ? max - kMark.size() : 0;
+  // Back up over UTF-8 continuation bytes (10xxxxxx) so no character is split.
+  while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) --keep;
+  return absl::StrCat(text.substr(0, keep), kMark);
 }
 
 std::string JoinIndices(const std::vector<int>& indices) { return absl::StrJoin(indices, ","); }

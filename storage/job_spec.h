@@ -32,7 +32,27 @@ struct SpecLimits {
   int64_t max_dataset_bytes = int64_t{32} << 20;  // RESOURCE_EXHAUSTED above this.
   int max_layers = 1024;
   int max_heads_per_layer = 1024;
+  // Issue 10: a submit's cost is bounded. n_layer * n_head at most this (masks per phase =
+  // 1 + that; GPT-2 XL has 1,200 heads), and at most max_tasks_per_job tasks per phase.
+  int max_heads_total = 8192;
+  int max_tasks_per_job = 4096;
+  // Strings: name and dataset name, model path.
+  int max_name_bytes = 256;
+  int max_path_bytes = 4096;
+  // Priorities must lie in min_priority..max_priority; those above max_client_priority are
+  // reserved for the operator (the server lets only the operator token use them).
+  int min_priority = -1000;
+  int max_priority = 1000;
+  int max_client_priority = 900;
 };
+
+// Longest error text kept per failure report, and per task (all attempts together; the
+// oldest attempts are cut first). Longer texts are cut, never refused.
+inline constexpr size_t kMaxErrorBytes = 1024;
+inline constexpr size_t kMaxTaskErrorsBytes = 8192;
+
+// `text` cut to at most `max` bytes on a UTF-8 boundary, with "..." marking the cut.
+std::string Truncate(absl::string_view text, size_t max);
 
 // Checks the inline dataset: size (RESOURCE_EXHAUSTED above the limit), the sha256 format,
 // and that a given sha256 matches the text (INVALID_ARGUMENT, field spec.dataset.sha256).

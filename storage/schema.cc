@@ -234,6 +234,11 @@ SELECT j.id AS job_id,
        j.error AS error
 FROM jobs j;
 )sql",
+    // 5 -> 6 (issue 10): each registration's secret, stored as its SHA-256 (worker calls
+    // must carry the secret). Workers registered before have '' and must register again.
+    R"sql(
+ALTER TABLE workers ADD COLUMN secret_sha256 TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -14,7 +14,7 @@
 namespace ablate::storage {
 
 // The version this build writes. Bump it only by appending a migration.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // Stored task states (tasks.state). Persistent format: never renumber.
 enum class TaskState : int {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "storage/ids.h"
 #include "storage/schema.h"
+#include "storage/secrets.h"
 #include "storage/store_internal.h"
 
 namespace ablate::storage {
@@ -182,11 +183,9 @@ absl::Status Store::FillProgressLocked(const JobRow& row, v1::Job* job) {
 }
 
 absl::StatusOr<int64_t> Store::NextLeaseTokenLocked() {
-  ABLATE_ASSIGN_OR_RETURN(int64_t token,
-                          db_->QueryInt("SELECT value FROM meta WHERE key = 'next_lease_token'"));
-  ABLATE_RETURN_IF_ERROR(
-      db_->Exec("UPDATE meta SET value = value + 1 WHERE key = 'next_lease_token'"));
-  return token;
+  // Random per lease (issue 10): a worker token holder cannot guess another lease's token.
+  // meta.next_lease_token is no longer used; LeaseTask never reuses a task's last token.
+  return RandomLeaseToken();
 }
 
 absl::Status Store::SetJobStateLocked(int64_t job_id, v1::JobState state,

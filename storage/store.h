@@ -29,6 +29,7 @@
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/status.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "proto/analysis/tables.h"
 #include "storage/job_spec.h"
@@ -110,8 +111,14 @@ class Store {
   absl::StatusOr<std::optional<AttributionData>> LoadAttribution(absl::string_view job_id);
 
   // ---- worker side
+  // Registers a worker and hands it a fresh random secret (stored only as its SHA-256).
+  // INVALID_ARGUMENT for unknown enums and oversized strings or lists.
   absl::StatusOr<ablate::v1::RegisterResponse> RegisterWorker(
       const ablate::v1::RegisterRequest& request);
+  // OK when `secret` is the one `worker_id`'s Register returned; PERMISSION_DENIED when it
+  // is not, NOT_FOUND for an unknown worker (or one registered before secrets: register
+  // again). The server checks it before every worker call but Register.
+  absl::Status CheckWorkerSecret(absl::string_view worker_id, absl::string_view secret);
   // Leases the best queued task this worker can run (priority desc, then job FIFO, then task
   // order), or has_task = false. Never blocks (the server long-polls with notifier()).
   absl::StatusOr<ablate::v1::LeaseTaskResponse> LeaseTask(absl::string_view worker_id);
@@ -123,6 +130,18 @@ class Store {
       const ablate::v1::CompleteTaskRequest& request);
   absl::Status FailTask(const ablate::v1::FailTaskRequest& request);
   absl::StatusOr<ablate::v1::Dataset> GetDataset(absl::string_view sha256);
+
+  // ---- deletion (store_delete.cc)
+  // Removes a finished job (SUCCEEDED, FAILED, CANCELLED) with every row that refers to
+  // it, and its dataset when no other job uses it. FAILED_PRECONDITION for a queued or
+  // running job, NOT_FOUND for an unknown one.
+  absl::StatusOr<ablate::v1::DeleteJobResponse> DeleteJob(absl::string_view job_id);
+  // Retention: deletes up to `max_jobs` jobs that finished before `finished_before_ms`
+  // (oldest first); returns how many.
+  absl::StatusOr<int> DeleteFinishedBefore(int64_t finished_before_ms, int max_jobs);
+  // Artifact digests some job names (model artifacts) and stored dataset digests (a text
+  // artifact's digest is its text's SHA-256): what artifact collection must keep.
+  absl::StatusOr<absl::flat_hash_set<std::string>> ReferencedDigests();
 
   // ---- maintenance
   // Returns expired leases to the queue (or fails their job after max_attempts).
@@ -160,6 +179,8 @@ class Store {
   absl::StatusOr<TaskRow> CheckLeaseLocked(int64_t task_id, int64_t worker_id, int64_t token);
   absl::StatusOr<std::vector<int>> LoadOrderLocked(int64_t job_id);
   absl::StatusOr<int64_t> NextLeaseTokenLocked();
+  // Deletes a finished job's rows; true when its dataset went too.
+  absl::StatusOr<bool> DeleteJobLocked(int64_t job_id);
   absl::Status SetJobStateLocked(int64_t job_id, ablate::v1::JobState state,
                                  absl::string_view error);
   absl::Status ReturnTaskLocked(const TaskRow& task, absl::string_view error, bool count,

@@ -23,6 +23,8 @@ namespace {
 constexpr size_t kMaxRequestIdBytes = 256;
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 1000;
+// Serialized bytes of one ListJobs page at most (far under any message limit).
+constexpr size_t kMaxListBytes = size_t{1} << 20;
 
 std::string SpecFingerprint(const v1::JobSpec& spec) {
   std::string bytes;
@@ -227,9 +229,17 @@ absl::StatusOr<v1::ListJobsResponse> Store::ListJobs(const v1::ListJobsRequest& 
     ids.push_back(stmt.ColumnInt(0));
   }
   v1::ListJobsResponse response;
+  size_t bytes = 0;
   for (size_t i = 0; i < ids.size() && static_cast<int>(i) < page_size; ++i) {
     ABLATE_ASSIGN_OR_RETURN(JobRow row, LoadJobLocked(ids[i]));
-    ABLATE_ASSIGN_OR_RETURN(*response.add_jobs(), BuildJobLocked(row));
+    ABLATE_ASSIGN_OR_RETURN(v1::Job job, BuildJobLocked(row));
+    bytes += job.ByteSizeLong() + 8;
+    // A page stays under kMaxListBytes whatever the jobs hold (one job always fits).
+    if (response.jobs_size() > 0 && bytes > kMaxListBytes) {
+      response.set_next_page_token(absl::StrCat(ids[i - 1]));
+      return response;
+    }
+    *response.add_jobs() = std::move(job);
   }
   if (static_cast<int>(ids.size()) > page_size) {
     response.set_next_page_token(absl::StrCat(ids[page_size - 1]));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_replace.h"
 #include "storage/ids.h"
 #include "storage/schema.h"
+#include "storage/secrets.h"
 #include "storage/store.h"
 #include "storage/store_internal.h"
 
@@ -19,6 +20,16 @@ namespace {
 // workers.last_seen_ms is refreshed by a poll at most this often (an idle poll that finds
 // nothing to do then needs no write transaction).
 constexpr int64_t kLastSeenResolutionMs = 1000;
+
+// The newest lines of a task's error log that fit kMaxTaskErrorsBytes (older attempts are
+// dropped first, so the log cannot grow without bound over attempts).
+std::string KeepLatestErrors(const std::string& errors) {
+  if (errors.size() <= kMaxTaskErrorsBytes) return errors;
+  size_t start = errors.size() - kMaxTaskErrorsBytes;
+  size_t line = errors.find('\n', start);
+  start = line == std::string::npos ? start : line + 1;
+  return absl::StrCat("(earlier attempts cut)\n", errors.substr(start));
+}
 
 }  // namespace
 
@@ -62,7 +73,8 @@ absl::Status Store::ReturnTaskLocked(const TaskRow& task, absl::string_view erro
   std::string errors = task.errors;
   if (count) {
     absl::StrAppend(&errors, "attempt ", task.attempts, " on ", WorkerName(task.worker_id), ": ",
-                    absl::StrReplaceAll(error, {{"\n", " "}}), "\n");
+                    Truncate(absl::StrReplaceAll(error, {{"\n", " "}}), kMaxErrorBytes), "\n");
+    errors = KeepLatestErrors(errors);
   }
   changes->jobs.push_back(task.job_id);
   if (count && task.attempts >= job.spec.max_attempts()) {
@@ -71,8 +83,10 @@ absl::Status Store::ReturnTaskLocked(const TaskRow& task, absl::string_view erro
         db_->Prepare("UPDATE tasks SET state = 4, errors = ?, finished_ms = ? WHERE id = ?"));
     stmt.BindAll(errors, Now(), task.id);
     ABLATE_RETURN_IF_ERROR(stmt.Run());
-    std::string summary = absl::StrCat(TaskName(task.id), " failed ", task.attempts,
-                                       " times: ", absl::StrReplaceAll(errors, {{"\n", "; "}}));
+    std::string summary = Truncate(absl::StrCat(TaskName(task.id), " failed ", task.attempts,
+                                                " times: ",
+                                                absl::StrReplaceAll(errors, {{"\n", "; "}})),
+                                   kMaxTaskErrorsBytes);
     while (!summary.empty() && (summary.back() == ' ' || summary.back() == ';')) {
       summary.pop_back();
     }
@@ -189,6 +203,7 @@ absl::StatusOr<v1::LeaseTaskResponse> Store::LeaseTask(absl::string_view worker_
   v1::LeaseTaskResponse response;
   if (task.has_value()) {
     ABLATE_ASSIGN_OR_RETURN(int64_t token, NextLeaseTokenLocked());
+    while (token == task->lease_token) token = RandomLeaseToken();  // Fencing needs a new one.
     ABLATE_ASSIGN_OR_RETURN(
         Statement lease,
         db_->Prepare("UPDATE tasks SET state = 2, worker_id = ?, lease_token = ?,"
@@ -301,19 +316,22 @@ absl::Status Store::FailTask(const v1::FailTaskRequest& request) {
     } else if (request.permanent()) {
       ABLATE_ASSIGN_OR_RETURN(
           Statement stmt,
-          db_->Prepare("UPDATE tasks SET state = 4, errors = errors || ?, finished_ms = ?"
+          db_->Prepare("UPDATE tasks SET state = 4, errors = ?, finished_ms = ?"
                        " WHERE id = ?"));
-      stmt.BindAll(absl::StrCat("attempt ", task.attempts, " on ", WorkerName(worker_id),
-                                " (permanent): ", request.error(), "\n"),
+      const std::string error = Truncate(request.error(), kMaxErrorBytes);
+      stmt.BindAll(KeepLatestErrors(absl::StrCat(task.errors, "attempt ", task.attempts, " on ",
+                                                 WorkerName(worker_id), " (permanent): ",
+                                                 error, "\n")),
                    Now(), task.id);
       ABLATE_RETURN_IF_ERROR(stmt.Run());
       ABLATE_RETURN_IF_ERROR(FailJobLocked(
           job.id, absl::StrCat(TaskName(task.id), " failed permanently on ",
-                               WorkerName(worker_id), ": ", request.error())));
+                               WorkerName(worker_id), ": ", error)));
       changes.jobs.push_back(job.id);
     } else {
       spdlog::warn("{} of {} failed on {} (attempt {}): {}", TaskName(task.id),
-                   JobName(job.id), WorkerName(worker_id), task.attempts, request.error());
+                   JobName(job.id), WorkerName(worker_id), task.attempts,
+                   Truncate(request.error(), kMaxErrorBytes));
       ABLATE_RETURN_IF_ERROR(ReturnTaskLocked(task, request.error(), /*count=*/true, &changes));
       ABLATE_RETURN_IF_ERROR(BackOffLocked(worker_id, job.id));
     }

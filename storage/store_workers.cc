@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "storage/ids.h"
 #include "storage/model_family.h"
+#include "storage/secrets.h"
 #include "storage/sha256.h"
 #include "storage/store.h"
 #include "storage/store_internal.h"
@@ -14,6 +15,60 @@
 namespace ablate::storage {
 
 namespace v1 = ::ablate::v1;
+
+namespace {
+
+// Bounds of what a worker may register (issue 10).
+constexpr size_t kMaxWorkerStringBytes = 256;
+constexpr int kMaxModelPaths = 64;
+constexpr size_t kMaxModelPathBytes = 4096;
+constexpr int kMaxDTypes = 16;
+
+absl::Status CheckRegisterSizes(const v1::RegisterRequest& request) {
+  for (const auto& [field, value] : {std::pair{"name", &request.name()},
+                                     std::pair{"device", &request.device()},
+                                     std::pair{"version", &request.version()}}) {
+    if (value->size() > kMaxWorkerStringBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " is ", value->size(),
+                                                     " bytes, the limit is ",
+                                                     kMaxWorkerStringBytes));
+    }
+  }
+  if (request.dtypes_size() > kMaxDTypes || request.model_paths_size() > kMaxModelPaths) {
+    return absl::InvalidArgumentError(absl::StrCat("dtypes (at most ", kMaxDTypes,
+                                                   ") or model_paths (at most ",
+                                                   kMaxModelPaths, ") has too many entries"));
+  }
+  for (const std::string& path : request.model_paths()) {
+    if (path.size() > kMaxModelPathBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model_paths: an entry is longer than ", kMaxModelPathBytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Store::CheckWorkerSecret(absl::string_view worker_name, absl::string_view secret) {
+  ABLATE_ASSIGN_OR_RETURN(int64_t worker_id, ParseWorkerId(worker_name));
+  std::lock_guard<std::mutex> lock(mu_);
+  ABLATE_ASSIGN_OR_RETURN(Statement stmt,
+                          db_->Prepare("SELECT secret_sha256 FROM workers WHERE id = ?"));
+  stmt.Bind(1, worker_id);
+  ABLATE_ASSIGN_OR_RETURN(bool found, stmt.Step());
+  const std::string stored = found ? stmt.ColumnText(0) : "";
+  if (!found || stored.empty()) {  // Unknown, or registered before secrets existed.
+    return absl::NotFoundError(absl::StrCat("worker_id: ", WorkerName(worker_id),
+                                            " is not registered (call Register again)"));
+  }
+  if (!ConstantTimeEquals(Sha256Hex(secret), stored)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "worker_secret does not match ", WorkerName(worker_id),
+        " (each worker calls with the secret its Register returned)"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<v1::RegisterResponse> Store::RegisterWorker(const v1::RegisterRequest& request) {
   if (!v1::DeviceKind_IsValid(request.device_kind())) {
@@ -28,6 +83,8 @@ absl::StatusOr<v1::RegisterResponse> Store::RegisterWorker(const v1::RegisterReq
     absl::StrAppend(&dtypes, dtypes.empty() ? "," : "",
                     dtype == v1::DTYPE_UNSPECIFIED ? v1::DTYPE_FP32 : dtype, ",");
   }
+  ABLATE_RETURN_IF_ERROR(CheckRegisterSizes(request));
+  const std::string secret = RandomSecretHex();
   ABLATE_ASSIGN_OR_RETURN(const std::string families,
                           WorkerFamiliesColumn(request.model_families()));
   std::lock_guard<std::mutex> lock(mu_);
@@ -36,12 +93,13 @@ absl::StatusOr<v1::RegisterResponse> Store::RegisterWorker(const v1::RegisterReq
   ABLATE_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare("INSERT INTO workers (name, device_kind, device, dtypes, memory_bytes,"
-                   " model_paths, version, registered_ms, last_seen_ms, model_families)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                   " model_paths, version, registered_ms, last_seen_ms, model_families,"
+                   " secret_sha256)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   const int64_t now = Now();
   stmt.BindAll(request.name(), static_cast<int>(request.device_kind()), request.device(), dtypes,
                request.memory_bytes(), absl::StrJoin(request.model_paths(), "\n"),
-               request.version(), now, now, families);
+               request.version(), now, now, families, Sha256Hex(secret));
   ABLATE_RETURN_IF_ERROR(stmt.Run());
   const int64_t id = db_->LastInsertRowId();
   ABLATE_RETURN_IF_ERROR(txn->Commit());
@@ -52,6 +110,7 @@ absl::StatusOr<v1::RegisterResponse> Store::RegisterWorker(const v1::RegisterReq
   response.set_worker_id(WorkerName(id));
   response.set_heartbeat_interval_ms(static_cast<int32_t>(options_.heartbeat_interval_ms));
   response.set_lease_ttl_ms(static_cast<int32_t>(options_.lease_ttl_ms));
+  response.set_worker_secret(secret);
   notifier_.TasksAvailable();  // A new worker may run tasks nobody else could.
   return response;
 }

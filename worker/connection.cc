@@ -46,7 +46,20 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(const ConnectionO
     if (!ca.ok()) return ca.status();
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = *ca;
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("a client certificate needs both --tls-cert and --tls-key");
+    }
+    if (!options.tls_cert_file.empty()) {
+      absl::StatusOr<std::string> cert = ReadWholeFile(options.tls_cert_file, "TLS certificate");
+      if (!cert.ok()) return cert.status();
+      absl::StatusOr<std::string> key = ReadWholeFile(options.tls_key_file, "TLS key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
     creds = grpc::SslCredentials(ssl);
+  } else if (!options.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError("a client certificate (--tls-cert) needs --tls-ca");
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);

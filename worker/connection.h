@@ -29,6 +29,9 @@ struct ConnectionOptions {
   std::string address;      // host:port of the server.
   std::string token_file;   // One line: the worker token. Empty = no token.
   std::string tls_ca_file;  // PEM root certificates; non-empty = TLS.
+  // Optional client certificate (mTLS, issue 10): PEM chain and key; both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Reads a token file: the first line, surrounding whitespace trimmed. Errors name the file.

@@ -3,10 +3,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "proto/artifact/digest.h"
 #include "worker/chunks.h"
@@ -35,6 +38,36 @@ void Insert(std::list<std::pair<std::string, std::shared_ptr<const V>>>* list,
             const std::string& key, std::shared_ptr<const V> value, int capacity) {
   list->emplace_front(key, std::move(value));
   while (static_cast<int>(list->size()) > std::max(1, capacity)) list->pop_back();
+}
+
+// OK when `path`, symlinks resolved, lies inside one of `roots`.
+absl::Status CheckModelRoot(const std::string& path, const std::vector<std::string>& roots) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path real = fs::weakly_canonical(fs::path(path), ec);
+  for (const std::string& root : roots) {
+    const fs::path base = fs::weakly_canonical(fs::path(root), ec);
+    auto mismatch = std::mismatch(base.begin(), base.end(), real.begin(), real.end());
+    if (!ec && !base.empty() && mismatch.first == base.end()) return absl::OkStatus();
+  }
+  spdlog::warn("refused to read model path {}: outside --model-root", path);
+  return absl::PermissionDeniedError(
+      "spec.model.path is not readable on this worker (it reads local checkpoints only under "
+      "its --model-root folders); upload the model instead (ablate submit --upload)");
+}
+
+// `status` with a message that names only the job's input; the original goes to the log.
+// Code and payloads (MarkPermanent) are kept.
+absl::Status ForClients(const absl::Status& status, const char* input) {
+  spdlog::warn("model {}: {}", input, status.ToString());
+  absl::Status out(status.code(),
+                   absl::StrCat("cannot use the model named by ", input, " on this worker (",
+                                absl::StatusCodeToString(status.code()),
+                                "; the worker's log has the details)"));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
 }
 
 // Sleeps `ms` in short steps; false as soon as the task must stop.
@@ -178,7 +211,8 @@ absl::StatusOr<EngineExecutor::Prepared> EngineExecutor::Prepare(const ablate::v
         absl::StrCat("task has no valid method (", task.method(), ")")));
   }
   std::string path = task.model().path();
-  if (path.empty() && !task.model().artifact_digest().empty()) {
+  const bool by_digest = !task.model().artifact_digest().empty();
+  if (by_digest) {  // The digest wins over a path: nothing local is read for it.
     if (options_.artifacts == nullptr) {
       return absl::FailedPreconditionError("model given by artifact digest, but this worker has no artifact cache");
     }
@@ -186,18 +220,22 @@ absl::StatusOr<EngineExecutor::Prepared> EngineExecutor::Prepare(const ablate::v
     if (!handle.ok()) return handle.status();
     p.artifact = std::move(*handle);
     path = p.artifact->path();
+  } else if (!path.empty()) {
+    absl::Status allowed = CheckModelRoot(path, options_.model_roots);
+    if (!allowed.ok()) return allowed;
   }
   if (path.empty()) return MarkPermanent(absl::InvalidArgumentError("task names no model"));
   p.engine = options_.engine;
   p.engine.dtype = task.dtype() == ablate::v1::DTYPE_UNSPECIFIED
                        ? engine::DType::kFloat32
                        : static_cast<engine::DType>(task.dtype());
+  const char* input = by_digest ? "spec.model.artifact_digest" : "spec.model.path";
   auto model = models_.Get(path, task.model().sha256(), p.engine);
-  if (!model.ok()) return model.status();
+  if (!model.ok()) return ForClients(model.status(), input);
   p.model = *std::move(model);
   const ModelFingerprint& f = p.model->fingerprint;
   absl::Status shape = CheckModelShape(task.model().shape(), f.config, f.path);
-  if (!shape.ok()) return shape;
+  if (!shape.ok()) return ForClients(shape, input);
   int bos_id = -1;
   if (task.bos_per_chunk()) {
     absl::StatusOr<int> id =

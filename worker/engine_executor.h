@@ -15,6 +15,11 @@
 // Errors a retry cannot fix (digest mismatch, bad checkpoint, model family or shape not the
 // one the job names, no BOS known, text too short, head index out of range) carry
 // MarkPermanent.
+// Errors about the model go back to the server (and every client) naming only the job's
+// own input (spec.model.path or spec.model.artifact_digest), never the worker's folders or
+// the digests of what it found there; the details go to the worker's log. A path outside
+// model_roots is refused before anything is read (not permanent: another worker may allow
+// it).
 //
 // Thread-safety: Execute from one thread at a time.
 #ifndef ABLATE_WORKER_ENGINE_EXECUTOR_H_
@@ -40,6 +45,10 @@ struct ExecutorOptions {
   // Where models named by artifact digest (ModelRef.artifact_digest) come from; null = such
   // tasks fail (non-permanently: another worker may have a cache).
   std::shared_ptr<ArtifactCache> artifacts;
+  // Issue 10: folders under which a task's ModelRef.path may be read (canonical, symlinks
+  // resolved). Empty = none: only models fetched by artifact digest. A model given by
+  // digest is always fetched, whatever its path says.
+  std::vector<std::string> model_roots;
   // Masks per Evaluate call: the granularity of cancellation. 0 = a whole task at once
   // (fastest for the `mean` method, which recomputes the clean means per call).
   int masks_per_batch = 0;

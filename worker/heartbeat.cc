@@ -8,10 +8,12 @@
 namespace ablate::worker {
 
 Heartbeater::Heartbeater(const Connection& connection, std::string worker_id,
+                         std::string worker_secret,
                          const ablate::v1::Task& task, std::chrono::milliseconds interval,
                          TaskControl* control)
     : connection_(connection),
       worker_id_(std::move(worker_id)),
+      worker_secret_(std::move(worker_secret)),
       task_id_(task.task_id()),
       job_id_(task.job_id()),
       lease_token_(task.lease_token()),
@@ -34,6 +36,7 @@ void Heartbeater::Loop() {
 void Heartbeater::BeatOnce() {
   ablate::v1::HeartbeatRequest request;
   request.set_worker_id(worker_id_);
+  request.set_worker_secret(worker_secret_);
   request.set_task_id(task_id_);
   request.set_lease_token(lease_token_);
   request.set_masks_done(static_cast<int32_t>(control_->masks_done()));

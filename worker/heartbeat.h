@@ -23,8 +23,10 @@ namespace ablate::worker {
 class Heartbeater {
  public:
   // `connection` and `control` must outlive this object.
-  Heartbeater(const Connection& connection, std::string worker_id, const ablate::v1::Task& task,
-              std::chrono::milliseconds interval, TaskControl* control);
+  // `worker_secret` is the one Register returned (every heartbeat carries it).
+  Heartbeater(const Connection& connection, std::string worker_id, std::string worker_secret,
+              const ablate::v1::Task& task, std::chrono::milliseconds interval,
+              TaskControl* control);
   ~Heartbeater();
   Heartbeater(const Heartbeater&) = delete;
   Heartbeater& operator=(const Heartbeater&) = delete;
@@ -38,6 +40,7 @@ class Heartbeater {
 
   const Connection& connection_;
   const std::string worker_id_;
+  const std::string worker_secret_;
   const std::string task_id_;
   const std::string job_id_;
   const int64_t lease_token_;

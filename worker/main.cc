@@ -46,6 +46,8 @@ struct Flags {
   std::string log_level = "info";
   // Service mode.
   std::string server, token_file, name, tls_ca, cache_dir;
+  std::vector<std::string> model_roots;  // Issue 10: local checkpoints readable only here.
+  std::string tls_cert, tls_key;          // Issue 10: optional client certificate (mTLS).
   double cache_max_gb = 50;
   int lease_wait_ms = 10000, drain_timeout_ms = 60000, masks_per_batch = 0, max_models = 2;
   int test_sleep_per_mask_ms = 0;
@@ -197,7 +199,8 @@ std::string CacheDir(const Flags& f) {
 int RunService(const Flags& f) {
   auto options = ServiceOptionsFrom(f);
   if (!options.ok()) return FailStatus(options.status());
-  auto connection = aw::Connection::Create({f.server, f.token_file, f.tls_ca});
+  auto connection =
+      aw::Connection::Create({f.server, f.token_file, f.tls_ca, f.tls_cert, f.tls_key});
   if (!connection.ok()) return Fail(kExitError, std::string(connection.status().message()));
   aw::ExecutorOptions exec;
   auto cache = aw::ArtifactCache::Open({CacheDir(f), static_cast<int64_t>(f.cache_max_gb * 1e9)},
@@ -210,6 +213,7 @@ int RunService(const Flags& f) {
   exec.masks_per_batch = f.masks_per_batch;
   exec.test_sleep_per_mask_ms = f.test_sleep_per_mask_ms;
   exec.test_fail_tasks = f.test_fail_tasks;
+  exec.model_roots = f.model_roots;
   aw::WorkerLoop loop(*options, std::move(*connection),
                       std::make_unique<aw::EngineExecutor>(exec));
   std::thread signals(WaitForSignals, &loop);
@@ -237,6 +241,11 @@ void AddServiceFlags(CLI::App* app, Flags* f) {
                   "~/.cache/ablate)");
   app->add_option("--cache-max-gb", f->cache_max_gb, "Artifact cache size bound")
       ->capture_default_str();
+  app->add_option("--tls-cert", f->tls_cert, "PEM client certificate (mTLS; with --tls-key)");
+  app->add_option("--tls-key", f->tls_key, "PEM key of --tls-cert");
+  app->add_option("--model-root", f->model_roots,
+                  "Folder whose checkpoints jobs may name by path (repeatable; default: none, "
+                  "only models uploaded as artifacts)");
   app->add_option("--test-sleep-per-mask-ms", f->test_sleep_per_mask_ms)->group("");
   app->add_flag("--test-fail-tasks", f->test_fail_tasks)->group("");
   app->add_flag("--test-no-heartbeat", f->test_no_heartbeat)->group("");

@@ -63,6 +63,11 @@ std::string WorkerLoop::worker_id() const {
   return worker_id_;
 }
 
+std::string WorkerLoop::worker_secret() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return worker_secret_;
+}
+
 absl::Status WorkerLoop::Run() {
   Backoff backoff(kBackoffInitial, kBackoffMax);
   spdlog::info("worker: serving {} on {} (device {})", connection_->address(),
@@ -117,6 +122,7 @@ absl::Status WorkerLoop::Register() {
   if (!status.ok()) return status;
   std::lock_guard<std::mutex> lock(mu_);
   worker_id_ = response.worker_id();
+  worker_secret_ = response.worker_secret();
   if (response.heartbeat_interval_ms() > 0) heartbeat_interval_ms_ = response.heartbeat_interval_ms();
   ++stats_.registrations;
   spdlog::info("worker: registered as {} (heartbeat {} ms, lease ttl {} ms)", worker_id_,
@@ -127,6 +133,7 @@ absl::Status WorkerLoop::Register() {
 absl::StatusOr<bool> WorkerLoop::LeaseOnce(ablate::v1::Task* task) {
   ablate::v1::LeaseTaskRequest request;
   request.set_worker_id(worker_id());
+  request.set_worker_secret(worker_secret());
   request.set_wait_ms(options_.lease_wait_ms);
   ablate::v1::LeaseTaskResponse response;
   grpc::ClientContext context;
@@ -164,7 +171,8 @@ void WorkerLoop::RunTask(const ablate::v1::Task& task) {
   {
     std::optional<Heartbeater> heartbeater;
     if (!options_.test_disable_heartbeat) {
-      heartbeater.emplace(*connection_, worker_id(), task, milliseconds(interval_ms), &control);
+      heartbeater.emplace(*connection_, worker_id(), worker_secret(), task,
+                          milliseconds(interval_ms), &control);
     }
     output = executor_->Execute(task, fetch, &control);
   }
@@ -198,6 +206,7 @@ void WorkerLoop::Report(const ablate::v1::Task& task, AbortReason reason,
 void WorkerLoop::Complete(const ablate::v1::Task& task, const TaskOutput& output) {
   ablate::v1::CompleteTaskRequest request;
   request.set_worker_id(worker_id());
+  request.set_worker_secret(worker_secret());
   request.set_task_id(task.task_id());
   request.set_lease_token(task.lease_token());
   for (const ablate::v1::MaskResult& r : output.results) *request.add_results() = r;
@@ -228,6 +237,7 @@ void WorkerLoop::Fail(const ablate::v1::Task& task, const std::string& error, bo
                release ? "handed back" : "failed", permanent ? " (permanent)" : "", error);
   ablate::v1::FailTaskRequest request;
   request.set_worker_id(worker_id());
+  request.set_worker_secret(worker_secret());
   request.set_task_id(task.task_id());
   request.set_lease_token(task.lease_token());
   request.set_error(error);
@@ -249,6 +259,7 @@ void WorkerLoop::Fail(const ablate::v1::Task& task, const std::string& error, bo
 absl::StatusOr<std::string> WorkerLoop::FetchDataset(const std::string& sha256) {
   ablate::v1::GetDatasetRequest request;
   request.set_worker_id(worker_id());
+  request.set_worker_secret(worker_secret());
   request.set_sha256(sha256);
   ablate::v1::Dataset response;
   absl::Status status = CallWithRetry([&](grpc::ClientContext* context) {

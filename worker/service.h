@@ -80,6 +80,7 @@ class WorkerLoop {
 
   ServiceStats stats() const;
   std::string worker_id() const;
+  std::string worker_secret() const;  // RegisterResponse.worker_secret; "" before.
 
  private:
   // Now + the drain timeout (0 after an immediate stop). Requires mu_.
@@ -105,6 +106,7 @@ class WorkerLoop {
 
   mutable std::mutex mu_;
   std::string worker_id_;
+  std::string worker_secret_;
   int heartbeat_interval_ms_ = 2000;
   grpc::ClientContext* lease_context_ = nullptr;  // The long poll in flight, if any.
   TaskControl* current_control_ = nullptr;        // The task in flight, if any.

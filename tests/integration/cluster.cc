@@ -229,7 +229,7 @@ std::unique_ptr<ChildProcess> StartWorker(const std::string& address, const std:
                                           const TempDir& logs, std::vector<std::string> extra) {
   std::vector<std::string> args = {ABLATE_WORKER_BIN, "--server", address, "--name", name,
                                    "--lease-wait-ms", "2000", "--cache-dir",
-                                   logs.File("cache-" + name)};
+                                   logs.File("cache-" + name), "--model-root", "/"};
   args.insert(args.end(), extra.begin(), extra.end());
   auto child = ChildProcess::Start(args, logs.File(name + ".log"));
   EXPECT_TRUE(child.ok()) << child.status();
@@ -275,6 +275,7 @@ CliRun RunCli(const std::vector<std::string>& args, const TempDir& dir) {
 
 InProcessWorker::InProcessWorker(const std::string& address, worker::ExecutorOptions executor,
                                  bool heartbeat) {
+  if (executor.model_roots.empty()) executor.model_roots = {"/"};  // Tests' temp folders.
   auto connection = worker::Connection::Create({address, "", ""});
   EXPECT_TRUE(connection.ok());
   worker::ServiceOptions options;

@@ -104,11 +104,13 @@ TEST(ApiTest, FencingOverTheWire) {
   EXPECT_GT(reg.lease_ttl_ms(), reg.heartbeat_interval_ms());
   v1::LeaseTaskRequest lease;
   lease.set_worker_id(reg.worker_id());
+  lease.set_worker_secret(reg.worker_secret());
   v1::LeaseTaskResponse leased;
   ASSERT_TRUE(ts.worker->LeaseTask(Ctx().get(), lease, &leased).ok());
   ASSERT_TRUE(leased.has_task());
   v1::CompleteTaskRequest complete;
   ::ablate::testing::FillFakeResults(leased.task(), reg.worker_id(), &complete);
+  complete.set_worker_secret(reg.worker_secret());
   complete.set_lease_token(leased.task().lease_token() - 1);
   v1::CompleteTaskResponse done;
   EXPECT_EQ(ts.worker->CompleteTask(Ctx().get(), complete, &done).error_code(),
@@ -120,6 +122,8 @@ TEST(ApiTest, FencingOverTheWire) {
   EXPECT_TRUE(done.duplicate());
   v1::GetDatasetRequest dataset_request;
   dataset_request.set_sha256(leased.task().dataset_sha256());
+  dataset_request.set_worker_id(reg.worker_id());
+  dataset_request.set_worker_secret(reg.worker_secret());
   v1::Dataset dataset;
   ASSERT_TRUE(ts.worker->GetDataset(Ctx().get(), dataset_request, &dataset).ok());
   EXPECT_EQ(dataset.text(), std::string(64, 'x'));
@@ -133,6 +137,7 @@ TEST(ApiTest, CancelMidJobEndsWatchAndTellsWorker) {
   ASSERT_TRUE(ts.worker->Register(Ctx().get(), v1::RegisterRequest(), &reg).ok());
   v1::LeaseTaskRequest lease;
   lease.set_worker_id(reg.worker_id());
+  lease.set_worker_secret(reg.worker_secret());
   v1::LeaseTaskResponse leased;
   ASSERT_TRUE(ts.worker->LeaseTask(Ctx().get(), lease, &leased).ok());
   auto watch = std::async(std::launch::async, [&] { return WatchAll(ts, job.id()); });
@@ -147,6 +152,7 @@ TEST(ApiTest, CancelMidJobEndsWatchAndTellsWorker) {
   EXPECT_EQ(events.back().job().state(), v1::JOB_STATE_CANCELLED);
   v1::HeartbeatRequest beat;
   beat.set_worker_id(reg.worker_id());
+  beat.set_worker_secret(reg.worker_secret());
   beat.set_task_id(leased.task().task_id());
   beat.set_lease_token(leased.task().lease_token());
   v1::HeartbeatResponse answer;
@@ -165,6 +171,7 @@ TEST(ApiTest, LongPollWakesOnSubmit) {
   auto poll = std::async(std::launch::async, [&] {
     v1::LeaseTaskRequest lease;
     lease.set_worker_id(reg.worker_id());
+    lease.set_worker_secret(reg.worker_secret());
     lease.set_wait_ms(10000);
     v1::LeaseTaskResponse leased;
     const auto start = std::chrono::steady_clock::now();
@@ -203,6 +210,7 @@ TEST(ApiTest, ShutdownDoesNotHangOnStreamsAndLongPolls) {
   auto poll = std::async(std::launch::async, [&] {
     v1::LeaseTaskRequest lease;
     lease.set_worker_id(reg.worker_id());
+    lease.set_worker_secret(reg.worker_secret());
     lease.set_wait_ms(15000);
     v1::LeaseTaskResponse leased;
     grpc::Status status =

@@ -140,11 +140,29 @@ TEST(AuthOptionsTest, NonLoopbackNeedsBothTokensThatDiffer) {
   options.worker_token = "a";
   EXPECT_EQ(Server::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
   options.worker_token = "b";
+  // Off loopback without TLS: refused unless told --allow-insecure (issue 10).
+  absl::Status no_tls = Server::Start(options).status();
+  EXPECT_EQ(no_tls.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(no_tls.message()), ::testing::HasSubstr("--allow-insecure"));
+  options.allow_insecure = true;
   auto server = Server::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_GT((*server)->port(), 0);
   options.listen = "127.0.0.1:0";
   options.tls_cert_file = "only-a-cert.pem";
+  EXPECT_EQ(Server::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Issue 10, the token rule: one token alone would leave the other role open, so it is
+// refused even on loopback.
+TEST(AuthOptionsTest, OneTokenAloneIsRefused) {
+  TempDir dir;
+  ServerOptions options;
+  options.db_path = dir.File("q.db");
+  options.client_token = "c";
+  EXPECT_EQ(Server::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options.client_token.clear();
+  options.worker_token = "w";
   EXPECT_EQ(Server::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -207,6 +225,42 @@ TEST(TlsTest, ServesOverTls) {
   auto plain = ts.client->ListJobs(Ctx("", std::chrono::seconds(2)).get(),
                                    v1::ListJobsRequest(), &jobs);
   EXPECT_FALSE(plain.ok());
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Issue 10, mTLS: with a worker CA, worker calls need a client certificate it signed;
+// clients still connect without one. The certificates come from deploy/make-certs.sh.
+TEST(TlsTest, WorkerCallsNeedAClientCertificateWithAWorkerCa) {
+  TempDir dir;
+  const std::string certs = dir.File("certs");
+  const std::string command = std::string("bash ") + ABLATE_TEST_DATA_DIR +
+                              "/../../deploy/make-certs.sh " + certs +
+                              " localhost 127.0.0.1 >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl cannot make certificates";
+  ServerOptions options;
+  options.tls_cert_file = certs + "/server.crt";
+  options.tls_key_file = certs + "/server.key";
+  options.tls_worker_ca_file = certs + "/ca.crt";
+  TestServer ts(options);
+  ASSERT_TRUE(ts.status.ok()) << ts.status;
+  const std::string address = "localhost:" + std::to_string(ts.server->port());
+  grpc::SslCredentialsOptions plain;
+  plain.pem_root_certs = Slurp(certs + "/ca.crt");
+  grpc::SslCredentialsOptions with_cert = plain;
+  with_cert.pem_cert_chain = Slurp(certs + "/worker.crt");
+  with_cert.pem_private_key = Slurp(certs + "/worker.key");
+  auto no_cert = grpc::CreateChannel(address, grpc::SslCredentials(plain));
+  auto cert = grpc::CreateChannel(address, grpc::SslCredentials(with_cert));
+  v1::RegisterResponse reg;
+  EXPECT_EQ(v1::WorkerService::NewStub(no_cert)->Register(Ctx().get(), {}, &reg).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(v1::WorkerService::NewStub(cert)->Register(Ctx().get(), {}, &reg).ok());
+  v1::ListJobsResponse jobs;
+  EXPECT_TRUE(v1::AblationService::NewStub(no_cert)->ListJobs(Ctx().get(), {}, &jobs).ok());
 }
 
 }  // namespace

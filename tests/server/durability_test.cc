@@ -110,12 +110,14 @@ void Worker(std::shared_ptr<grpc::Channel> channel, std::atomic<bool>* stop, Ack
   while (!*stop) {
     v1::LeaseTaskRequest lease;
     lease.set_worker_id(reg.worker_id());
+    lease.set_worker_secret(reg.worker_secret());
     lease.set_wait_ms(100);
     v1::LeaseTaskResponse leased;
     if (!stub->LeaseTask(Ctx("", std::chrono::seconds(5)).get(), lease, &leased).ok()) return;
     if (!leased.has_task()) continue;
     v1::CompleteTaskRequest complete;
     FillFakeResults(leased.task(), reg.worker_id(), &complete);
+    complete.set_worker_secret(reg.worker_secret());
     v1::CompleteTaskResponse done;
     if (!stub->CompleteTask(Ctx("", std::chrono::seconds(5)).get(), complete, &done).ok()) return;
     std::lock_guard<std::mutex> lock(ack->mu);

@@ -105,6 +105,7 @@ class FakeWorker {
     while (!stop_) {
       ablate::v1::LeaseTaskRequest lease;
       lease.set_worker_id(registered.worker_id());
+      lease.set_worker_secret(registered.worker_secret());
       lease.set_wait_ms(options_.wait_ms);
       ablate::v1::LeaseTaskResponse leased;
       const auto start = std::chrono::steady_clock::now();
@@ -122,15 +123,17 @@ class FakeWorker {
         std::lock_guard<std::mutex> lock(mu_);
         lease_ms_.push_back(ms);
       }
-      RunTask(registered.worker_id(), leased.task());
+      RunTask(registered.worker_id(), registered.worker_secret(), leased.task());
     }
   }
 
-  void RunTask(const std::string& worker_id, const ablate::v1::Task& task) {
+  void RunTask(const std::string& worker_id, const std::string& secret,
+               const ablate::v1::Task& task) {
     if (options_.work.count() > 0) std::this_thread::sleep_for(options_.work);
     if (options_.heartbeat) {
       ablate::v1::HeartbeatRequest beat;
       beat.set_worker_id(worker_id);
+      beat.set_worker_secret(secret);
       beat.set_task_id(task.task_id());
       beat.set_lease_token(task.lease_token());
       ablate::v1::HeartbeatResponse answer;
@@ -139,6 +142,7 @@ class FakeWorker {
     }
     ablate::v1::CompleteTaskRequest complete;
     FillFakeResults(task, worker_id, &complete, options_.ppl);
+    complete.set_worker_secret(secret);
     ablate::v1::CompleteTaskResponse done;
     if (stub_->CompleteTask(Ctx(options_.token).get(), complete, &done).ok()) {
       ++tasks_done_;

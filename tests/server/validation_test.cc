@@ -170,7 +170,7 @@ TEST(ValidationTest, StoredDatasetCanBeReusedByDigest) {
 TEST(ValidationTest, QueueFullAndMessageTooLarge) {
   server::ServerOptions options;
   options.store.max_pending_jobs = 2;
-  options.max_message_bytes = 16 * 1024;
+  options.transport.max_receive_message_bytes = 16 * 1024;
   TestServer ts(options);
   ASSERT_TRUE(ts.status.ok()) << ts.status;
   v1::SubmitJobRequest request;

@@ -81,14 +81,15 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  // Back to version 1: undo the later migrations (v4: model families, v3: per-block NLL,
-  // v2: backoff).
+  // Back to version 1: undo the later migrations (v6: worker secrets, v5: attribution,
+  // v4: model families, v3: per-block NLL, v2: backoff).
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE jobs DROP COLUMN model_family;"
                          " ALTER TABLE workers DROP COLUMN model_families;"
                          " DROP TABLE worker_job_backoff; ALTER TABLE results DROP COLUMN"
                          " block_nll; ALTER TABLE jobs DROP COLUMN block_tokens;"
                          " DROP VIEW attribution_heads; DROP TABLE head_estimates;"
+                         " ALTER TABLE workers DROP COLUMN secret_sha256;"
                          " PRAGMA user_version = 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -101,6 +102,8 @@ TEST(SchemaTest, MigratesAVersionOneDatabaseKeepingItsData) {
   EXPECT_THAT(RawQuery(path, "SELECT model_family FROM jobs"), ::testing::ElementsAre("gpt2"));
   EXPECT_THAT(RawQuery(path, "SELECT model_families FROM workers"),
               ::testing::ElementsAre(",gpt2,"));
+  // A worker registered before secrets existed must register again (issue 10).
+  EXPECT_EQ((*store)->CheckWorkerSecret(worker, "").code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(RawQuery(path, "SELECT COUNT(*) FROM worker_job_backoff"),
               ::testing::ElementsAre("0"));
   auto job = (*store)->GetJob(job_id);
@@ -147,6 +150,7 @@ TEST(SchemaTest, MigratesAVersionTwoDatabaseToBlocks) {
                          " COLUMN block_tokens; ALTER TABLE jobs DROP COLUMN model_family;"
                          " ALTER TABLE workers DROP COLUMN model_families;"
                          " DROP VIEW attribution_heads; DROP TABLE head_estimates;"
+                         " ALTER TABLE workers DROP COLUMN secret_sha256;"
                          " PRAGMA user_version = 2",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);

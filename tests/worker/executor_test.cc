@@ -21,6 +21,14 @@
 namespace ablate::worker {
 namespace {
 
+// Executor options that let tasks name checkpoints anywhere (the tests' temp folders).
+ExecutorOptions Local() {
+  ExecutorOptions options;
+  options.model_roots = {"/"};
+  return options;
+}
+
+
 namespace v1 = ::ablate::v1;
 using ::ablate::testing::TempDir;
 using ::testing::HasSubstr;
@@ -77,7 +85,7 @@ std::string* ExecutorTest::sha_ = nullptr;
 std::string* ExecutorTest::text_ = nullptr;
 
 TEST_F(ExecutorTest, ResultsAndMetaMatchTheEngine) {
-  EngineExecutor executor({});
+  EngineExecutor executor(Local());
   TaskControl control;
   const v1::Task task = MakeTask();
   auto out = executor.Execute(task, Fetcher(*text_), &control);
@@ -113,7 +121,7 @@ TEST_F(ExecutorTest, ResultsAndMetaMatchTheEngine) {
 // meta.seconds (the server's masks/s per worker) times the evaluation only: a slow dataset
 // fetch on a worker's first task must not count.
 TEST_F(ExecutorTest, SecondsExcludeFetchAndModelLoad) {
-  EngineExecutor executor({});
+  EngineExecutor executor(Local());
   TaskControl control;
   const std::string text = *text_;
   const auto slow_fetch = [text](const std::string&) -> absl::StatusOr<std::string> {
@@ -131,10 +139,10 @@ TEST_F(ExecutorTest, SecondsExcludeFetchAndModelLoad) {
 }
 
 TEST_F(ExecutorTest, BatchedTaskEqualsWholeTaskToRounding) {
-  ExecutorOptions options;
+  ExecutorOptions options = Local();
   options.masks_per_batch = 1;
   EngineExecutor one_by_one(options);
-  EngineExecutor whole({});
+  EngineExecutor whole(Local());
   TaskControl c1, c2;
   auto a = one_by_one.Execute(MakeTask(), Fetcher(*text_), &c1);
   auto b = whole.Execute(MakeTask(), Fetcher(*text_), &c2);
@@ -146,13 +154,15 @@ TEST_F(ExecutorTest, BatchedTaskEqualsWholeTaskToRounding) {
 }
 
 TEST_F(ExecutorTest, PermanentAndTransientErrors) {
-  EngineExecutor executor({});
+  EngineExecutor executor(Local());
   TaskControl control;
   v1::Task task = MakeTask();
   task.mutable_model()->set_sha256(std::string(64, '0'));
   auto mismatch = executor.Execute(task, Fetcher(*text_), &control);
   EXPECT_TRUE(IsPermanent(mismatch.status())) << mismatch.status();
-  EXPECT_THAT(mismatch.status().message(), HasSubstr("SHA-256 mismatch"));
+  // Clients learn which input failed, not the worker's folders (issue 10).
+  EXPECT_THAT(mismatch.status().message(), HasSubstr("spec.model.path"));
+  EXPECT_THAT(mismatch.status().message(), ::testing::Not(HasSubstr(dir_->File(""))));
 
   task = MakeTask();
   task.mutable_model()->set_path(dir_->File("missing"));
@@ -182,10 +192,9 @@ TEST_F(ExecutorTest, PermanentAndTransientErrors) {
   task.mutable_model()->mutable_shape()->set_n_embd(768);
   auto shape = executor.Execute(task, Fetcher(*text_), &control);
   EXPECT_TRUE(IsPermanent(shape.status()));
-  EXPECT_THAT(shape.status().message(),
-              HasSubstr("is gpt2 3x4 (4 kv heads, head_dim 4, d_model 16"));
+  EXPECT_THAT(shape.status().message(), HasSubstr("spec.model.path"));
 
-  ExecutorOptions failing;
+  ExecutorOptions failing = Local();
   failing.test_fail_tasks = true;
   auto injected = EngineExecutor(failing).Execute(MakeTask(), Fetcher(*text_), &control);
   EXPECT_FALSE(injected.ok());
@@ -193,7 +202,7 @@ TEST_F(ExecutorTest, PermanentAndTransientErrors) {
 }
 
 TEST_F(ExecutorTest, StopsBetweenBatchesWhenAborted) {
-  ExecutorOptions options;
+  ExecutorOptions options = Local();
   options.masks_per_batch = 1;
   options.test_sleep_per_mask_ms = 2000;
   EngineExecutor executor(options);
@@ -260,7 +269,7 @@ TEST(DeviceInfo, KindsAndDtypes) {
 
 // A PHASE_ATTRIBUTION task runs Model::Attribute: the clean run and every head's estimate.
 TEST_F(ExecutorTest, AttributionTaskReturnsCleanRunAndEstimates) {
-  EngineExecutor executor({});
+  EngineExecutor executor(Local());
   TaskControl control;
   v1::Task task = MakeTask();
   task.clear_masks();
@@ -294,6 +303,27 @@ TEST_F(ExecutorTest, AttributionTaskReturnsCleanRunAndEstimates) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(IsPermanent(bad.status()));
+}
+
+// Issue 10: a path outside every --model-root is refused before anything is read, and the
+// refusal does not tell whether the folder exists; a model named by digest never reads the
+// path.
+TEST_F(ExecutorTest, LocalPathsOnlyUnderModelRoots) {
+  TaskControl control;
+  ExecutorOptions none;
+  auto refused = EngineExecutor(none).Execute(MakeTask(), Fetcher(*text_), &control);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+  EXPECT_FALSE(IsPermanent(refused.status()));
+  EXPECT_THAT(refused.status().message(), ::testing::Not(HasSubstr(dir_->File(""))));
+  ExecutorOptions elsewhere;
+  elsewhere.model_roots = {dir_->File("other")};
+  v1::Task escape = MakeTask();
+  escape.mutable_model()->set_path(dir_->File("other") + "/../model");
+  auto escaped = EngineExecutor(elsewhere).Execute(escape, Fetcher(*text_), &control);
+  EXPECT_EQ(escaped.status().code(), absl::StatusCode::kPermissionDenied);
+  ExecutorOptions inside;
+  inside.model_roots = {dir_->File("")};
+  EXPECT_TRUE(EngineExecutor(inside).Execute(MakeTask(), Fetcher(*text_), &control).ok());
 }
 
 }  // namespace

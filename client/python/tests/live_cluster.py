@@ -89,7 +89,9 @@ class LiveCluster:
     def worker(self, name="w", extra=()):
         """Starts an ablate-worker (CPU) against this server; returns its Popen."""
         args = [self.worker_bin, "--server", self.address, "--name", name,
-                "--cache-dir", os.path.join(self.dir, "cache-" + name), "--lease-wait-ms", "500"]
+                "--cache-dir", os.path.join(self.dir, "cache-" + name), "--lease-wait-ms", "500",
+                # Workers read local checkpoints only under --model-root (issue 10).
+                "--model-root", "/"]
         if self.tokens:
             args += ["--token-file", self._file("worker.token")]
         return self._spawn(args + list(extra), "worker-%s.log" % name)
