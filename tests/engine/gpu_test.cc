@@ -58,7 +58,7 @@ std::vector<HeadMask> Masks(const ModelConfig& c) {
   return masks;
 }
 
-std::vector<double> Run(const ModelWeights& w, const torch::Tensor& tokens,
+std::vector<double> EvalOn(const ModelWeights& w, const torch::Tensor& tokens,
                         Method method, const std::string& device, DType dtype) {
   EngineOptions o;
   o.device = device;
@@ -90,11 +90,11 @@ TEST(GpuTest, CudaMatchesCpuForEveryFamily) {
     torch::manual_seed(2);
     const torch::Tensor tokens = torch::randint(0, c.vocab_size, {2, 128});
     for (Method m : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
-      const std::vector<double> cpu = Run(w, tokens, m, "cpu", DType::kFloat32);
+      const std::vector<double> cpu = EvalOn(w, tokens, m, "cpu", DType::kFloat32);
       const std::vector<double> fp32 =
-          Run(w, tokens, m, "cuda", DType::kFloat32);
+          EvalOn(w, tokens, m, "cuda", DType::kFloat32);
       const std::vector<double> bf16 =
-          Run(w, tokens, m, "cuda", DType::kBFloat16);
+          EvalOn(w, tokens, m, "cuda", DType::kBFloat16);
       ASSERT_EQ(cpu.size(), fp32.size());
       ASSERT_EQ(cpu.size(), bf16.size());
       const double e32 = MaxRel(fp32, cpu), e16 = MaxRel(bf16, cpu);
