@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "proto/analysis/tables.h"
 #include "worker/engine/attribution.h"
 #include "worker/engine/model_checks.h"
 #include "worker/engine/model_forward.h"
@@ -147,12 +148,7 @@ std::string DTypeName(DType dtype) {
 
 std::vector<int64_t> BlockTokens(int64_t n_chunks, int64_t seq_len,
                                  int64_t block_tokens) {
-  std::vector<int64_t> out;
-  for (int64_t c = 0; c < n_chunks; ++c) {
-    for (int64_t lo = 0; lo < seq_len - 1; lo += block_tokens)
-      out.push_back(std::min(block_tokens, seq_len - 1 - lo));
-  }
-  return out;
+  return analysis::BlockSizes(n_chunks, seq_len, block_tokens);
 }
 
 int DefaultThreads() {
