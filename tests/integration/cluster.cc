@@ -20,9 +20,11 @@ namespace v1 = ::ablate::v1;
 using nlohmann::json;
 
 std::unique_ptr<grpc::ClientContext> Ctx(std::chrono::milliseconds timeout =
-                                             std::chrono::seconds(10)) {
+                                             std::chrono::seconds(10),
+                                         const std::string& token = "") {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
   return context;
 }
 
@@ -158,7 +160,7 @@ void ExpectMatchesOffline(v1::AblationService::Stub& client, const std::string& 
   }
 }
 
-Client::Client(const std::string& address) {
+Client::Client(const std::string& address, const std::string& token) : token(token) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -176,7 +178,7 @@ v1::Job Client::Submit(const v1::JobSpec& spec, const std::string& request_id) {
   // SubmitJob is idempotent by request id: retry while the server is unreachable.
   WaitFor(
       [&] {
-        status = stub->SubmitJob(Ctx().get(), request, &job);
+        status = stub->SubmitJob(Ctx(std::chrono::seconds(10), token).get(), request, &job);
         return status.error_code() != grpc::StatusCode::UNAVAILABLE;
       },
       std::chrono::seconds(10), std::chrono::milliseconds(100));
@@ -188,7 +190,7 @@ v1::Job Client::Get(const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::Job job;
-  if (!stub->GetJob(Ctx(std::chrono::seconds(2)).get(), request, &job).ok()) return v1::Job();
+  if (!stub->GetJob(Ctx(std::chrono::seconds(2), token).get(), request, &job).ok()) return v1::Job();
   return job;
 }
 
@@ -206,14 +208,16 @@ v1::Job Client::WaitDone(const std::string& job_id, std::chrono::milliseconds ti
 
 std::vector<v1::WorkerInfo> Client::Workers() {
   v1::ListWorkersResponse response;
-  stub->ListWorkers(Ctx().get(), v1::ListWorkersRequest(), &response);
+  stub->ListWorkers(Ctx(std::chrono::seconds(10), token).get(), v1::ListWorkersRequest(), &response);
   return {response.workers().begin(), response.workers().end()};
 }
 
 std::unique_ptr<server::Server> StartServer(const std::string& db_path, int lease_ttl_ms,
-                                            int max_attempts, const std::string& worker_token) {
+                                            int max_attempts, const std::string& worker_token,
+                                            const std::string& client_token) {
   server::ServerOptions options;
   options.worker_token = worker_token;
+  options.client_token = client_token;
   options.listen = "127.0.0.1:0";
   options.db_path = db_path;
   options.store.synchronous_full = false;
@@ -237,10 +241,14 @@ std::unique_ptr<ChildProcess> StartWorker(const std::string& address, const std:
 }
 
 Cluster::Cluster(int lease_ttl_ms, int max_attempts, const std::string& worker_token)
-    : server(StartServer(dir.File("queue.db"), lease_ttl_ms, max_attempts, worker_token)),
+    // The server refuses one token alone (it would leave the other role open): a worker
+    // token comes with a client token, which this cluster's client sends.
+    : client_token(worker_token.empty() ? "" : "client-of-" + worker_token),
+      server(StartServer(dir.File("queue.db"), lease_ttl_ms, max_attempts, worker_token,
+                         client_token)),
       // Without a server the client dials a closed port (tests check ok() first).
       address(server != nullptr ? server->dial_address() : "127.0.0.1:1"),
-      client(address) {}
+      client(address, client_token) {}
 
 std::unique_ptr<ChildProcess> Cluster::Worker(const std::string& name,
                                               std::vector<std::string> extra) const {

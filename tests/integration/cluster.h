@@ -56,7 +56,8 @@ void ExpectMatchesOffline(ablate::v1::AblationService::Stub& client, const std::
 
 // Client side of a server at `address`.
 struct Client {
-  explicit Client(const std::string& address);
+  // `token` non-empty: sent as `authorization: Bearer <token>` on every call.
+  explicit Client(const std::string& address, const std::string& token = "");
   // Retries while the server is UNAVAILABLE (up to 10 s).
   ablate::v1::Job Submit(const ablate::v1::JobSpec& spec, const std::string& request_id = "");
   // The job, or a Job with id "" if the call failed.
@@ -67,13 +68,16 @@ struct Client {
 
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ablate::v1::AblationService::Stub> stub;
+  std::string token;
 };
 
 // In-process server on 127.0.0.1:0 with its database in `db_dir`.
-// `worker_token` non-empty: WorkerService calls need it.
+// `worker_token` / `client_token` non-empty: WorkerService / AblationService calls need
+// it (the server takes both or neither).
 std::unique_ptr<server::Server> StartServer(const std::string& db_path, int lease_ttl_ms,
                                             int max_attempts = 3,
-                                            const std::string& worker_token = "");
+                                            const std::string& worker_token = "",
+                                            const std::string& client_token = "");
 
 // ablate-worker --server ADDRESS ... as a child process; `extra` flags appended.
 std::unique_ptr<ChildProcess> StartWorker(const std::string& address, const std::string& name,
@@ -91,6 +95,7 @@ struct Cluster {
                                        std::vector<std::string> extra = {}) const;
 
   TempDir dir;  // queue.db, worker logs and caches.
+  std::string client_token;  // "" when worker_token is "".
   std::unique_ptr<server::Server> server;
   std::string address;  // server->dial_address().
   Client client;
