@@ -246,7 +246,22 @@ TEST_F(CheckpointTest, SaveCopiesTokenizerAndWritesHfConfig) {
   EXPECT_EQ(config["architectures"][0], "GPT2LMHeadModel");
   EXPECT_EQ(config["n_positions"], 16);
   options.tokenizer_dir = dir_ + "/nowhere";
-  EXPECT_FALSE(SaveCheckpoint(dir_, weights_, options).ok());
+  absl::Status missing = SaveCheckpoint(dir_, weights_, options);
+  EXPECT_THAT(missing.message(), HasSubstr("neither tokenizer.json"));
+}
+
+TEST_F(CheckpointTest, SaveCopiesATokenizerJsonFolder) {
+  const std::string from = dir_ + "/hf-tokenizer";
+  std::filesystem::create_directories(from);
+  std::ofstream(from + "/tokenizer.json") << "{\"model\": {}}";
+  std::ofstream(from + "/tokenizer_config.json") << "{}";
+  SaveOptions options;
+  options.tokenizer_dir = from;
+  const std::string out = dir_ + "/saved";
+  ASSERT_TRUE(SaveCheckpoint(out, weights_, options).ok());
+  EXPECT_TRUE(std::filesystem::exists(out + "/tokenizer.json"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/tokenizer_config.json"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/vocab.json"));
 }
 
 TEST_F(CheckpointTest, SaveRejectsInconsistentWeights) {

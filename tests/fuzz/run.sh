@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_model_archive fuzz_job_spec)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_hf_tokenizer fuzz_model_archive fuzz_job_spec)
 build="build-fuzz"
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -19,7 +19,7 @@ cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 
 # Seeds: one valid input per target, so the fuzzers start past the first checks.
 seeds=$build/seeds
-mkdir -p "$seeds"/{fuzz_safetensors,fuzz_config,fuzz_tokenizer,fuzz_model_archive,fuzz_job_spec}
+mkdir -p "$seeds"/{fuzz_safetensors,fuzz_config,fuzz_tokenizer,fuzz_hf_tokenizer,fuzz_model_archive,fuzz_job_spec}
 header='{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"k":"v"}}'
 python3 - "$seeds" "$header" <<'PY'
 import struct, sys, os, tarfile, io
@@ -40,6 +40,40 @@ vocab = {c: i for i, c in enumerate(byte_syms)}
 vocab['he'] = 256
 open(os.path.join(seeds, 'fuzz_tokenizer', 'seed'), 'w').write(
     json.dumps(vocab) + '\n====\n#version: 0.2\nh e\n\n====\nhello there')
+# tokenizer.json seeds: byte-level BPE with a Split regex and NFC (GPT-2 / Llama 3 style),
+# and sentencepiece-style BPE with byte_fallback and Metaspace (Llama 2 / Mistral style).
+bl_vocab = dict(vocab)
+bl_vocab['\u0120t'] = 257
+byte_level = {
+    'added_tokens': [{'id': 258, 'content': '<|end|>', 'special': True, 'lstrip': False,
+                      'rstrip': False, 'normalized': False, 'single_word': False}],
+    'normalizer': {'type': 'NFC'},
+    'pre_tokenizer': {'type': 'Sequence', 'pretokenizers': [
+        {'type': 'Split', 'pattern': {'Regex': "(?i:'s|'t)|\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+|\\s+"},
+         'behavior': 'Isolated', 'invert': False},
+        {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
+    'decoder': {'type': 'ByteLevel'},
+    'model': {'type': 'BPE', 'vocab': bl_vocab, 'merges': ['h e', '\u0120 t'],
+              'byte_fallback': False, 'fuse_unk': False}}
+sp_vocab = {'<unk>': 0, '<s>': 1, '</s>': 2}
+for b in range(256): sp_vocab['<0x%02X>' % b] = 3 + b
+for t in ['\u2581', 'a', 'b', '\u2581a', 'ab']: sp_vocab[t] = len(sp_vocab)
+sentencepiece = {
+    'added_tokens': [{'id': 1, 'content': '<s>', 'special': True, 'lstrip': False,
+                      'rstrip': False, 'normalized': False, 'single_word': False}],
+    'normalizer': {'type': 'Sequence', 'normalizers': [
+        {'type': 'Prepend', 'prepend': '\u2581'},
+        {'type': 'Replace', 'pattern': {'String': ' '}, 'content': '\u2581'}]},
+    'pre_tokenizer': None,
+    'decoder': {'type': 'Sequence', 'decoders': [
+        {'type': 'Replace', 'pattern': {'String': '\u2581'}, 'content': ' '},
+        {'type': 'ByteFallback'}, {'type': 'Fuse'},
+        {'type': 'Strip', 'content': ' ', 'start': 1, 'stop': 0}]},
+    'model': {'type': 'BPE', 'vocab': sp_vocab, 'merges': ['\u2581 a', 'a b'],
+              'byte_fallback': True, 'fuse_unk': True, 'unk_token': '<unk>'}}
+for name, tok in [('byte_level', byte_level), ('sentencepiece', sentencepiece)]:
+    open(os.path.join(seeds, 'fuzz_hf_tokenizer', name), 'w').write(
+        json.dumps(tok) + '\n====\n{"add_bos_token": false}\n====\nhe t ab\u00e9 12345 \U0001F600')
 buf = io.BytesIO()
 with tarfile.open(fileobj=buf, mode='w', format=tarfile.USTAR_FORMAT) as tar:
     for name, data in [('config.json', b'{}'), ('model.safetensors', b'x' * 10)]:

@@ -86,10 +86,10 @@ v1::JobSpec MakeSpec(v1::Sweep sweep, v1::Method method, int masks_per_task, int
   return spec;
 }
 
-json OfflineReference(const v1::JobSpec& spec) {
+json OfflineReference(const v1::JobSpec& spec, const std::string& model_dir) {
   const Inputs& in = SharedInputs();
   worker::EvalOptions o;
-  o.model_dir = spec.model().path();
+  o.model_dir = model_dir.empty() ? spec.model().path() : model_dir;
   o.text_file = in.text_file;
   o.n_chunks = spec.n_chunks();
   o.seq_len = spec.seq_len();

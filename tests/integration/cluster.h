@@ -46,8 +46,10 @@ ablate::v1::JobSpec MakeSpec(ablate::v1::Sweep sweep, ablate::v1::Method method,
                              int masks_per_task, int max_attempts = 3);
 
 // Offline `eval` of the same inputs with the server's grouping (masks_per_batch =
-// masks_per_task), so the NLLs are bit-identical to a job's.
-nlohmann::json OfflineReference(const ablate::v1::JobSpec& spec);
+// masks_per_task), so the NLLs are bit-identical to a job's. `model_dir` non-empty: that
+// folder instead of spec.model().path() (a job whose model was uploaded names no path).
+nlohmann::json OfflineReference(const ablate::v1::JobSpec& spec,
+                                const std::string& model_dir = "");
 
 // Expects the job's head table and curve to equal the offline result (1e-12 relative;
 // in practice bit-identical).

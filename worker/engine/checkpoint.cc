@@ -178,7 +178,20 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 }
 
 absl::Status CopyTokenizer(const std::string& from, const std::string& to) {
-  for (const char* file : {kVocabFile, kMergesFile}) {
+  // Every tokenizer file the source has; it must have one of the two tokenizers
+  // the engine reads (tokenizer.json, or vocab.json + merges.txt).
+  auto has = [&](const char* file) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(Join(from, file), ec);
+  };
+  if (!has("tokenizer.json") && !(has(kVocabFile) && has(kMergesFile))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tokenizer folder ", from, " has neither tokenizer.json nor ", kVocabFile,
+        " + ", kMergesFile));
+  }
+  for (const char* file : {"tokenizer.json", "tokenizer_config.json",
+                           "special_tokens_map.json", kVocabFile, kMergesFile}) {
+    if (!has(file)) continue;
     std::error_code ec;
     std::filesystem::copy_file(
         Join(from, file), Join(to, file),

@@ -50,7 +50,9 @@ absl::StatusOr<ModelWeights> LoadCheckpoint(const std::string& dir);
 
 struct SaveOptions {
   DType dtype = DType::kFloat32;  // Storage dtype of model.safetensors.
-  // If non-empty, vocab.json and merges.txt are copied from this folder.
+  // If non-empty, the tokenizer files of this folder are copied (tokenizer.json,
+  // tokenizer_config.json, special_tokens_map.json, vocab.json, merges.txt,
+  // whichever exist); it must hold tokenizer.json or vocab.json + merges.txt.
   std::string tokenizer_dir;
   // > 0: write shards model-0000K-of-0000N.safetensors of at most this many
   // bytes (at least one tensor each) plus model.safetensors.index.json instead
