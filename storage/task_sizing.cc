@@ -29,7 +29,7 @@ int ChooseMasksPerTask(const ablate::v1::JobSpec& spec, const TaskSizing& sizing
   const double per_mask = cumulative ? cost.cumulative_flops : cost.individual_flops;
   const double budget = sizing.target_task_seconds * sizing.slowest_worker_gflops * 1e9;
   const double masks = std::floor((budget - cost.clean_flops) / per_mask);
-  return static_cast<int>(std::clamp(masks, 1.0, double{std::max(1, sizing.max_masks_per_task)}));
+  return static_cast<int>(std::clamp(masks, 1.0, static_cast<double>(std::max(1, sizing.max_masks_per_task))));
 }
 
 }  // namespace ablate::storage

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang + ASan/UBSan (build-fuzz/) and runs each for a set
 # time (issue 10). Not part of ctest or CI.
-# Usage: tests/fuzz/run.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
+# Usage: [FUZZ_BUILD=DIR] tests/fuzz/run.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
 # Prints, per target, the inputs tried and whether it crashed; crash inputs are kept under
 # build-fuzz/findings/TARGET/. Exit 1 if any target crashed.
 set -euo pipefail
@@ -10,7 +10,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer fuzz_hf_tokenizer fuzz_model_archive fuzz_job_spec)
-build="build-fuzz"
+build="${FUZZ_BUILD:-build-fuzz}"  # Any clang build with -DABLATE_FUZZ=ON.
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DABLATE_FUZZ=ON -DABLATE_SANITIZE=address,undefined -DABLATE_BUILD_TESTS=OFF >/dev/null
@@ -109,7 +109,7 @@ for t in "${targets[@]}"; do
     result="CRASH (see $log, inputs in $findings)"
     status=1
   fi
-  runs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log")
+  runs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $NF); print $NF}' "$log")
   echo "fuzz: $t: ${runs:-?} inputs in ${seconds}s, $(find "$corpus" -type f | wc -l) in corpus: $result"
 done
 exit $status

@@ -75,10 +75,17 @@ Rate MatmulGflops(const ModelConfig& config, const torch::Device& device,
   return Rate{flop / Since(start), flop / (CpuSeconds() - cpu)};
 }
 
-std::vector<HeadMask> SweepMasks(const ModelConfig& c, int limit) {
+std::vector<HeadMask> SweepMasks(const ModelConfig& c, int limit, int sample) {
   std::vector<HeadMask> masks = {{}};
-  const int n =
-      limit < 0 ? c.n_heads_total() : std::min(limit, c.n_heads_total());
+  const int total = c.n_heads_total();
+  if (sample > 0) {
+    const int n = std::min(sample, total);
+    for (int i = 0; i < n; ++i) {
+      masks.push_back({static_cast<int>(int64_t{i} * total / n)});
+    }
+    return masks;
+  }
+  const int n = limit < 0 ? total : std::min(limit, total);
   for (int h = 0; h < n; ++h) masks.push_back({h});
   return masks;
 }
@@ -214,7 +221,12 @@ absl::Status RunBench(const BenchOptions& o, std::ostream& out) {
   const torch::Device device =
       o.device == "cpu" ? torch::Device(torch::kCPU) : torch::Device(o.device);
   const Rate before = MatmulGflops(config, device, Scalar(*dtype));
-  const std::vector<HeadMask> masks = SweepMasks(config, o.limit_heads);
+  if (o.sample_heads > 0 && o.limit_heads >= 0) {
+    return absl::InvalidArgumentError(
+        "--sample-heads and --limit-heads exclude each other");
+  }
+  const std::vector<HeadMask> masks =
+      SweepMasks(config, o.limit_heads, o.sample_heads);
   const SweepFlops flops = CountFlops(config, o.n_chunks, o.seq_len, masks);
   absl::StatusOr<Timed> engine = TimeEngine(**model, chunks, masks, o.profile);
   if (!engine.ok()) return engine.status();

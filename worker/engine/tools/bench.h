@@ -31,6 +31,10 @@ struct BenchOptions {
   int64_t vocab_slice = 8192;
   int limit_heads =
       -1;  // evaluate only the first N heads (plus the baseline); -1 = all
+  // > 0: evaluate this many heads spread evenly over all layers (flat indices
+  // floor(i * L*H / N)), plus the baseline: a sweep's average cost per mask on
+  // models too large to sweep whole here. Exclusive with limit_heads.
+  int sample_heads = 0;
   bool compare_naive = false;
   bool allow_tf32 = false;
   uint64_t seed = 1;

@@ -27,6 +27,9 @@ ABSL_FLAG(int64_t, max_batch_rows, 0,
 ABSL_FLAG(int64_t, vocab_slice, 8192, "vocabulary columns per LM-head slice");
 ABSL_FLAG(int, limit_heads, -1,
           "sweep only the first N heads (and the baseline); -1 = all");
+ABSL_FLAG(int, sample_heads, 0,
+          "sweep N heads spread evenly over the layers (and the baseline): "
+          "a full sweep's cost per mask on large shapes; 0 = off");
 ABSL_FLAG(bool, compare_naive, false, "also time a one-mask-per-pass loop");
 ABSL_FLAG(bool, tf32, false, "allow TF32 for fp32 matmuls on CUDA");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the random weights and tokens");
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   o.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
   o.vocab_slice = absl::GetFlag(FLAGS_vocab_slice);
   o.limit_heads = absl::GetFlag(FLAGS_limit_heads);
+  o.sample_heads = absl::GetFlag(FLAGS_sample_heads);
   o.compare_naive = absl::GetFlag(FLAGS_compare_naive);
   o.allow_tf32 = absl::GetFlag(FLAGS_tf32);
   o.seed = absl::GetFlag(FLAGS_seed);
