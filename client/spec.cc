@@ -199,8 +199,8 @@ absl::StatusOr<std::vector<std::pair<int, int>>> ParseHeadList(const std::string
   absl::ConsumeSuffix(&s, "]");
   std::vector<std::pair<int, int>> out;
   for (absl::string_view item : absl::StrSplit(s, ',', absl::SkipWhitespace())) {
-    item = absl::StripAsciiWhitespace(Unquote(item));
-    std::string unquoted = Unquote(item);
+    // Unquote strips whitespace; its result owns the text (a view of it would dangle).
+    const std::string unquoted = Unquote(item);
     std::pair<std::string, std::string> lh = absl::StrSplit(unquoted, '.');
     int l = 0, h = 0;
     if (!absl::SimpleAtoi(lh.first, &l) || !absl::SimpleAtoi(lh.second, &h) || l < 0 || h < 0) {

@@ -5,8 +5,9 @@
 // rope scaling, Mistral with a sliding window shorter than the chunks, Qwen2
 // with q/k/v biases and a tied head) against the independent plain forward
 // pass of plain_model.h, under all three conventions, single- and multi-head
-// masks; and grouped-query attention against the same model expanded to full
-// multi-head attention.
+// masks; Model::Attribute for every family against finite differences of that
+// plain forward; and grouped-query attention against the same model expanded
+// to full multi-head attention.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -145,6 +146,44 @@ TEST_P(FamilyGolden, MatchesPlainForwardForEveryMethodAndMask) {
 
 INSTANTIATE_TEST_SUITE_P(
     Families, FamilyGolden, ::testing::ValuesIn(Cases()),
+    [](const auto& info) { return info.param.first; });
+
+// Attribution on every family: each head's first-order estimate equals the
+// derivative of the plain forward's NLL along z_h := z_h + t (r_h - z_h) at
+// t = 0, by central finite differences (float64, independent of the engine's
+// autograd path).
+class FamilyAttribution
+    : public ::testing::TestWithParam<std::pair<std::string, ModelConfig>> {};
+
+TEST_P(FamilyAttribution, EstimatesMatchFiniteDifferencesOfThePlainForward) {
+  const ModelConfig& c = GetParam().second;
+  const ModelWeights w = RandomWeights(c, 11, RandomInit{0.4, 0.3, 0.1});
+  torch::manual_seed(3);
+  const torch::Tensor tokens = torch::randint(0, kVocab, {kChunks, kSeq});
+  const std::vector<torch::Tensor> means = plain::Means(w, tokens);
+  EngineOptions opt;
+  opt.vocab_slice = 40;
+  auto model = Model::Create(w, opt);
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (Method method : {Method::kZero, Method::kZeroFolded, Method::kMean}) {
+    auto got = (*model)->Attribute(tokens, method);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->estimates.size(), static_cast<size_t>(c.n_heads_total()));
+    double largest = 0;
+    for (double e : got->estimates) largest = std::max(largest, std::abs(e));
+    const double tol = 1e-4 * std::max(1.0, largest), step = 1e-4;
+    for (int h = 0; h < c.n_heads_total(); ++h) {
+      const double fd = (plain::Nll(w, tokens, {h}, method, means, nullptr, step) -
+                         plain::Nll(w, tokens, {h}, method, means, nullptr, -step)) /
+                        (2 * step);
+      EXPECT_NEAR(got->estimates[h], fd, tol) << MethodName(method) << " head " << h;
+    }
+    EXPECT_GT(largest, 100 * tol);  // the test can fail: estimates far from 0
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, FamilyAttribution, ::testing::ValuesIn(Cases()),
     [](const auto& info) { return info.param.first; });
 
 // zero_folded without a value bias is zero, exactly.

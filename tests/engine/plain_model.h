@@ -136,10 +136,12 @@ inline torch::Tensor Replacement(const ModelConfig& c, const BlockWeights& b,
 // One forward pass with the heads in `mask` ablated; means[l] is [H, dh]
 // (Method::kMean). z_out, if given, receives every layer's clean-or-ablated z
 // [N, T, H, dh]. Returns the NLL sum over all predicted tokens.
+// `t` != 1 moves the masked heads only part of the way: z := z + t (r - z),
+// so (Nll(t) - Nll(-t)) / 2t is the derivative attribution estimates.
 inline double Nll(const ModelWeights& w, const torch::Tensor& tokens,
                   const std::set<int>& mask, Method method,
                   const std::vector<torch::Tensor>& means,
-                  std::vector<torch::Tensor>* z_out = nullptr) {
+                  std::vector<torch::Tensor>* z_out = nullptr, double t = 1.0) {
   const ModelConfig& c = w.config;
   const int64_t N = tokens.size(0), T = tokens.size(1), H = c.n_head;
   torch::Tensor x = D(w.wte).index({tokens});
@@ -156,7 +158,7 @@ inline double Nll(const ModelWeights& w, const torch::Tensor& tokens,
         torch::Tensor r = Replacement(c, b, h, method,
                                       means.empty() ? torch::Tensor()
                                                     : D(means[l][h]));
-        z = r.expand({N, T, c.d_head()}).clone();
+        z = t == 1.0 ? r.expand({N, T, c.d_head()}).clone() : z + t * (r - z);
       }
       zs.push_back(z);
     }
