@@ -149,13 +149,19 @@ std::vector<double> HonestClient(std::shared_ptr<grpc::Channel> channel, std::st
     v1::Job job;
     const auto start = std::chrono::steady_clock::now();
     grpc::Status status;
-    // One retry of UNAVAILABLE, as the CLI and the worker do: under memory pressure the
-    // server may close a connection (attackers' and honest ones alike).
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    // UNAVAILABLE is retried with a growing pause (50, 100, 200, 400 ms), as the worker and
+    // `ablate watch` do: under memory pressure the server may close a connection
+    // (attackers' and honest ones alike) and the channel needs a moment to reconnect.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 << attempt));
       status = stub->GetJob(Ctx(kClientToken, std::chrono::seconds(10)).get(), request, &job);
       if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
     }
-    if (!status.ok()) ++*failures;
+    if (!status.ok()) {
+      ++*failures;
+      std::cout << "honest GetJob failed: " << status.error_code() << " "
+                << status.error_message() << "\n";
+    }
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                            start).count());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
