@@ -185,3 +185,70 @@ TEST(ScalesTest, TicksAndColours) {
 
 }  // namespace
 }  // namespace ablate::client
+
+namespace ablate::client {
+namespace {
+
+// An attribution table: every head estimated, the first `verified` (by estimate) exact.
+v1::HeadTable AttributionHeads(int verified) {
+  v1::HeadTable t = Heads(3, 4);
+  int n = 0;
+  for (v1::HeadRow& r : *t.mutable_rows()) {
+    r.set_atp_delta(r.delta() * 0.8 + 0.001);
+    r.set_exact(n++ < verified);
+    if (!r.exact()) {
+      r.set_ppl(0);
+      r.set_delta(0);
+    }
+  }
+  t.set_n_verified(verified);
+  t.set_atp_spearman(0.871);
+  return t;
+}
+
+// The number attribute `name` of the element that contains position `at`.
+double Attr(const std::string& svg, size_t at, const std::string& name) {
+  const size_t element = svg.rfind('<', at);
+  const size_t start = svg.find(" " + name + "=\"", element) + name.size() + 3;
+  return std::stod(svg.substr(start, svg.find('"', start) - start));
+}
+
+// cx + cy of the i-th element with class="point".
+double PointSum(const std::string& svg, int i) {
+  size_t at = 0;
+  for (int k = 0; k <= i; ++k) at = svg.find("class=\"point\"", at + 1);
+  return Attr(svg, at, "cx") + Attr(svg, at, "cy");
+}
+
+TEST(AttributionScatterTest, OnePointPerVerifiedHeadAndTheIdentityLine) {
+  const std::string svg = AttributionScatterSvg(AttributionHeads(5), "demo <model>");
+  ExpectWellFormed(svg);
+  EXPECT_EQ(Count(svg, "class=\"point\""), 5);
+  EXPECT_EQ(Count(svg, "class=\"identity\""), 1);
+  EXPECT_NE(svg.find("5 verified heads; Spearman rho = 0.871"), std::string::npos);
+  EXPECT_NE(svg.find(">exact dPPL (head ablated alone)</text>"), std::string::npos);
+  EXPECT_NE(svg.find("demo &lt;model&gt;"), std::string::npos);
+  EXPECT_EQ(Count(AttributionScatterSvg(AttributionHeads(0), ""), "class=\"point\""), 0);
+  EXPECT_NE(AttributionScatterSvg(AttributionHeads(0), "").find("no verified heads yet"),
+            std::string::npos);
+}
+
+TEST(AttributionScatterTest, AnExactEstimateLiesOnTheIdentityLine) {
+  v1::HeadTable t = AttributionHeads(2);
+  t.mutable_rows(0)->set_delta(0.05);
+  t.mutable_rows(0)->set_atp_delta(0.05);  // On the line.
+  t.mutable_rows(1)->set_delta(-0.02);
+  t.mutable_rows(1)->set_atp_delta(0.04);  // Above it: the estimate overshoots.
+  const std::string svg = AttributionScatterSvg(t, "");
+  // Both axes share one scale and y grows downwards, so x + y is the same at every point of
+  // the identity line, and smaller above it. Points come largest exact effect first.
+  const size_t line = svg.find("class=\"identity\"");
+  ASSERT_NE(line, std::string::npos);
+  const double on_line = Attr(svg, line, "x1") + Attr(svg, line, "y1");
+  EXPECT_NEAR(Attr(svg, line, "x2") + Attr(svg, line, "y2"), on_line, 0.05);
+  EXPECT_NEAR(PointSum(svg, 0), on_line, 0.05);
+  EXPECT_LT(PointSum(svg, 1), on_line - 50);  // the overshooting estimate sits above it
+}
+
+}  // namespace
+}  // namespace ablate::client
