@@ -213,10 +213,15 @@ absl::Status CheckVerifyTopK(const v1::JobSpec& spec) {
 absl::Status CheckTextLength(const v1::JobSpec& spec, int64_t text_bytes) {
   const int64_t per_chunk = spec.seq_len() - (spec.bos_per_chunk() ? 1 : 0);
   const int64_t needed = int64_t{spec.n_chunks()} * per_chunk;
-  if (text_bytes < needed) {
+  // Every token covers at least one byte of the text, except the one space marker a
+  // sentencepiece-style tokenizer (Llama 2, Mistral) prepends to the whole text. (A
+  // normalizer that expands text, such as NFKC on ligatures, could beat this bound; the
+  // worker's exact count is the final word.)
+  if (text_bytes + 1 < needed) {
     return Invalid("spec.dataset.text",
                    absl::StrCat("is too short: ", text_bytes, " bytes cannot hold the ", needed,
-                                " tokens asked (n_chunks * seq_len; a token is at least 1 byte)"));
+                                " tokens asked (n_chunks * seq_len; a token is at least 1 byte,"
+                                " plus a prepended space marker)"));
   }
   return absl::OkStatus();
 }

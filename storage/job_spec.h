@@ -64,10 +64,10 @@ absl::StatusOr<std::string> CheckInlineDataset(const ablate::v1::Dataset& datase
 // unspecified, masks_per_task and max_attempts when 0, block_tokens when 0 (BlockTokensOf;
 // else it must be in 1..seq_len-1), hex digests lowered, model and dataset sha256 checked for
 // format, the model family and its shape checked and normalized by NormalizeModelShape in
-// storage/model_family.h). `text_bytes` is the dataset's length in bytes: each
-// GPT-2 token is at least one byte, so fewer than n_chunks * seq_len bytes (less one per
-// chunk with bos_per_chunk) can never give enough tokens. Errors: INVALID_ARGUMENT naming
-// the field.
+// storage/model_family.h). `text_bytes` is the dataset's length in bytes: each token is at
+// least one byte, except the one space marker a sentencepiece-style tokenizer prepends, so
+// fewer than n_chunks * seq_len - 1 bytes (less one per chunk with bos_per_chunk) can never
+// give enough tokens. Errors: INVALID_ARGUMENT naming the field.
 absl::Status NormalizeSpec(const SpecLimits& limits, int64_t text_bytes,
                            ablate::v1::JobSpec* spec);
 

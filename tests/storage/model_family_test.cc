@@ -186,3 +186,25 @@ TEST(ModelFamilyTest, TasksGoOnlyToWorkersRunningTheFamily) {
 
 }  // namespace
 }  // namespace ablate::storage
+
+namespace ablate::storage {
+namespace {
+
+// 2 chunks of 8 tokens need 16 tokens: a sentencepiece-style tokenizer can make them from 15
+// bytes (the space marker it prepends is a token of its own), never from 14.
+TEST(TextLengthTest, OneTokenMoreThanBytesForThePrependedSpaceMarker) {
+  const SpecLimits limits;
+  v1::JobSpec spec = testing::SmallSpec(2, 2, v1::SWEEP_INDIVIDUAL);
+  EXPECT_TRUE(NormalizeSpec(limits, 16, &spec).ok());
+  EXPECT_TRUE(NormalizeSpec(limits, 15, &spec).ok());
+  const absl::Status short_text = NormalizeSpec(limits, 14, &spec);
+  EXPECT_EQ(short_text.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(short_text.message().find("14 bytes cannot hold the 16 tokens"), std::string::npos)
+      << short_text;
+  spec.set_bos_per_chunk(true);  // The BOS of each chunk is not from the text: 14 needed.
+  EXPECT_TRUE(NormalizeSpec(limits, 13, &spec).ok());
+  EXPECT_FALSE(NormalizeSpec(limits, 12, &spec).ok());
+}
+
+}  // namespace
+}  // namespace ablate::storage
