@@ -256,6 +256,24 @@ TEST_F(TinyHfTest, FactoryPrefersTokenizerJsonThenGpt2Files) {
   EXPECT_THAT(std::string(none.status().message()), HasSubstr("vocab.json"));
 }
 
+// Found by fuzz_hf_tokenizer: a number too large for a double made the JSON parser throw
+// out_of_range, which nothing caught (the process terminated).
+TEST_F(TinyHfTest, UnreadableJsonIsANamedErrorNotACrash) {
+  for (const std::string text : {"{\"model\": 1e999}", "{\"model\": ", "[1e400]"}) {
+    std::ofstream(dir_ + "/tokenizer.json") << text;
+    auto t = LoadTokenizer(dir_);
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << t.status();
+    EXPECT_THAT(std::string(t.status().message()),
+                AllOf(HasSubstr("tokenizer.json"), HasSubstr("invalid JSON")));
+  }
+  std::ofstream(dir_ + "/tokenizer.json") << root_.dump();
+  std::ofstream(dir_ + "/tokenizer_config.json") << "{\"model_max_length\": 1e999}";
+  auto t = LoadTokenizer(dir_);
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("tokenizer_config.json"));
+}
+
 TEST_F(TinyHfTest, UnsupportedFieldsAreNamedErrors) {
   struct Case {
     std::string pointer;

@@ -338,6 +338,9 @@ TEST_F(TinyTokenizerTest, ErrorsNameFileAndPlace) {
        "token \"a\": id must be an integer"},
       {"{\"a\": -3}", good_merges, "vocab.json",
        "token \"a\": id must be an integer"},
+      // A number JSON cannot hold (nlohmann throws out_of_range, not parse_error; found
+      // by fuzz_tokenizer's sibling fuzz_hf_tokenizer).
+      {"{\"a\": 1e999}", good_merges, "vocab.json", "invalid JSON"},
       {VocabJson({"ab", "xy"})
            .replace(VocabJson({"ab", "xy"}).find(": 257"), 5, ": 256"),
        good_merges, "vocab.json", "share id 256"},

@@ -24,6 +24,8 @@ absl::StatusOr<Json> ReadJson(const std::string& path) {
   } catch (const Json::parse_error& e) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: invalid JSON at byte %d: %s", path, e.byte, e.what()));
+  } catch (const Json::exception& e) {  // e.g. out_of_range: a number beyond a double
+    return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
   }
 }
 

@@ -184,6 +184,9 @@ absl::Status TokenizerLoader::LoadVocab(const std::string& path, Tokenizer* t) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: %s: invalid JSON: %s", path,
         Position(*text, e.byte > 0 ? e.byte - 1 : 0), e.what()));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number beyond a double
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: invalid JSON: %s", path, e.what()));
   }
   if (!vocab.is_object()) {
     return absl::InvalidArgumentError(
