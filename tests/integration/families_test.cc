@@ -36,20 +36,13 @@ using engine::ModelConfig;
 using nlohmann::json;
 using std::chrono::seconds;
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // GPT-2's vocabulary and merges written as a Hugging Face tokenizer.json (byte-level BPE
 // with GPT-2's pre-tokenizer regex), as GPT-2's own tokenizer.json on the hub is laid out.
 json Gpt2TokenizerJson() {
   const std::string dir = std::string(ABLATE_TEST_DATA_DIR) + "/gpt2-tokenizer";
-  json vocab = json::parse(Slurp(dir + "/vocab.json"));
+  json vocab = json::parse(ReadAll(dir + "/vocab.json"));
   json merges = json::array();
-  std::istringstream lines(Slurp(dir + "/merges.txt"));
+  std::istringstream lines(ReadAll(dir + "/merges.txt"));
   for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line.rfind("#version", 0) == 0) continue;
     merges.push_back(line);

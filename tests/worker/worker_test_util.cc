@@ -27,14 +27,14 @@ torch::Tensor Normal(std::vector<int64_t> shape, double scale, torch::Generator&
   return (torch::randn(shape, gen, torch::kFloat32) * scale).contiguous();
 }
 
+}  // namespace
+
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
 }
-
-}  // namespace
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");

@@ -51,6 +51,9 @@ absl::StatusOr<std::string> WriteRandomModel(const std::string& dir, uint64_t se
 // English prose (from tests/data/tokenizer/reference.txt), at least `min_bytes` long.
 std::string TestText(size_t min_bytes = 4000);
 
+// The whole file at `path` ("" if it cannot be read).
+std::string ReadAll(const std::string& path);
+
 // Writes `contents` to `path`; aborts the test binary on failure.
 void WriteFileOrDie(const std::string& path, const std::string& contents);
 
