@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -68,7 +69,8 @@ class ChildServer {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const int log = open(dir.File("server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    log_path_ = dir.File("server.log");
+    const int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_ = fork();
     if (pid_ == 0) {
       dup2(log, 1);
@@ -103,6 +105,19 @@ class ChildServer {
                                      grpc::InsecureChannelCredentials(), args);
   }
   int port() const { return port_; }
+  // "running", or how the child ended, and the end of its log: for failure messages.
+  std::string Fate() {
+    int status = 0;
+    std::string fate = "running";
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      fate = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                 : "exited with " + std::to_string(WEXITSTATUS(status));
+    }
+    std::ifstream in(log_path_);
+    std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (log.size() > 2000) log = "..." + log.substr(log.size() - 2000);
+    return "server " + fate + "; its log:\n" + log;
+  }
   // VmRSS or VmHWM of the child in bytes.
   int64_t Memory(const std::string& field) const {
     std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
@@ -116,6 +131,7 @@ class ChildServer {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string log_path_;
 };
 
 // Sends `request` (one shared buffer) to GetJob without a token until `stop`; counts codes.
@@ -157,12 +173,14 @@ std::vector<double> HonestClient(std::shared_ptr<grpc::Channel> channel, std::st
     v1::Job job;
     const auto start = std::chrono::steady_clock::now();
     grpc::Status status;
-    // UNAVAILABLE (e.g. "GOAWAY received": under memory pressure the server closes
-    // connections, attackers' and honest ones alike) is retried for up to 3 s with pauses
-    // of 50, 100, 200, then 400 ms, as the worker and `ablate watch` keep retrying.
+    // Under memory pressure gRPC sheds load from attackers and honest callers alike: it
+    // closes connections (UNAVAILABLE, "GOAWAY received") or resets streams
+    // (RESOURCE_EXHAUSTED, "Received RST_STREAM with error code 11"). Both are retried for
+    // up to 3 s with pauses of 50, 100, 200, then 400 ms, as the worker retries them.
     for (int attempt = 0;; ++attempt) {
       status = stub->GetJob(Ctx(kClientToken, std::chrono::seconds(10)).get(), request, &job);
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+      if ((status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+           status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) ||
           std::chrono::steady_clock::now() - start > std::chrono::seconds(3)) {
         break;
       }
@@ -230,6 +248,7 @@ TEST(HostileTest, OversizedRequestsWithoutATokenDoNotGrowTheServer) {
             << Percentile(under_attack, 99) << " ms during; attacker codes:";
   for (auto [code, n] : codes) std::cout << " " << code << "x" << n;
   std::cout << "\n";
+  ASSERT_GT(peak, 0) << server.Fate();
   // Every oversized call is refused by size, before any handler ran.
   ASSERT_FALSE(codes.empty());
   for (auto [code, n] : codes) {
@@ -241,9 +260,11 @@ TEST(HostileTest, OversizedRequestsWithoutATokenDoNotGrowTheServer) {
   EXPECT_LT(peak, int64_t{450} << 20);  // Before issue 10: 550-670 MB.
 #endif
   EXPECT_EQ(honest_failures, 0);
-  // The attackers share this process's CPU with the honest client: a generous bound.
+  // The attackers share this process's CPU with the honest client: generous bounds. The
+  // 99th percentile is about the slowest of ~100 calls; a call may spend up to 3 s in retries
+  // by design, and under ctest -j2 next to other suites it was seen at 2.2-3.2 s.
   EXPECT_LT(Percentile(under_attack, 50), 500.0);
-  EXPECT_LT(Percentile(under_attack, 99), 2000.0);
+  EXPECT_LT(Percentile(under_attack, 99), 4000.0);
   // Every job the server acknowledged during the attack is there.
   EXPECT_FALSE(acknowledged.empty());
   for (const std::string& id : acknowledged) {

@@ -67,14 +67,17 @@ def _has(msg, field):
 
 def heads_frame(table):
     """One row per head in (layer, head) order: layer, head, ppl, delta, and when the server
-    filled them the interval (delta_lo, delta_hi, significant, rank_lo, rank_hi) and the
-    attribution estimate (atp_delta, verified; ppl and delta None for heads not verified)."""
+    filled them the interval (delta_lo, delta_hi, significant, rank_lo, rank_hi), the
+    per-block NLL (block_nll; attrs block_tokens, baseline_block_nll) and the attribution
+    estimate (atp_delta, verified; ppl and delta None for heads not verified)."""
     rows = []
     for r in table.rows:
         row = {"layer": r.layer, "head": r.head, "ppl": r.ppl, "delta": r.delta}
         if _has(r, "delta_lo") and r.HasField("delta_lo"):
             row.update(delta_lo=r.delta_lo, delta_hi=_optional(r, "delta_hi"),
                        significant=r.significant, rank_lo=r.rank_lo, rank_hi=r.rank_hi)
+        if _has(r, "block_nll") and len(r.block_nll):
+            row["block_nll"] = list(r.block_nll)
         if _has(r, "atp_delta") and r.HasField("atp_delta"):
             # As the CLI's JSON: ppl and delta only for heads verified by exact ablation.
             row.update(atp_delta=r.atp_delta, verified=r.exact)
@@ -84,6 +87,15 @@ def heads_frame(table):
     df = pd.DataFrame(rows, columns=None if rows else ["layer", "head", "ppl", "delta"])
     df.attrs.update(baseline_ppl=table.baseline_ppl, n_tokens_scored=table.n_tokens_scored,
                     n_layer=table.n_layer, n_head=table.n_head)
+    if _has(table, "block_tokens"):
+        df.attrs.update(block_tokens=list(table.block_tokens),
+                        baseline_block_nll=list(table.baseline_block_nll))
+    if _has(table, "ci"):
+        df.attrs.update(ci=table.ci, bootstrap=table.bootstrap, seed=table.seed,
+                        n_verified=table.n_verified,
+                        atp_spearman=_optional(table, "atp_spearman"),
+                        atp_recall=_optional(table, "atp_recall"),
+                        recall_reference_job=table.recall_reference_job or None)
     return df
 
 
@@ -95,9 +107,14 @@ def curve_frame(curve):
                "head": p.head.head if p.HasField("head") else None}
         if _has(p, "ratio_lo") and p.HasField("ratio_lo"):
             row.update(ratio_lo=p.ratio_lo, ratio_hi=_optional(p, "ratio_hi"))
+        if _has(p, "block_nll") and len(p.block_nll):
+            row["block_nll"] = list(p.block_nll)
         rows.append(row)
     df = pd.DataFrame(rows)
     df.attrs["baseline_ppl"] = curve.baseline_ppl
+    if _has(curve, "block_tokens"):
+        df.attrs.update(block_tokens=list(curve.block_tokens), ci=curve.ci,
+                        bootstrap=curve.bootstrap, seed=curve.seed)
     return df
 
 

@@ -1,6 +1,5 @@
 """Client: one connection to an ablate server's AblationService."""
 import hashlib
-import json
 import os
 import secrets
 import sys
@@ -8,7 +7,9 @@ import time
 
 import grpc
 
+from ablate import _artifact
 from ablate import _convert as cv
+from ablate import _model
 from ablate.v1 import ablate_pb2 as pb
 from ablate.v1 import ablate_pb2_grpc as pb_grpc
 
@@ -25,41 +26,19 @@ class AblateError(RuntimeError):
         super().__init__("%s: %s: %s" % (rpc, name, details))
 
 
-def _read_shape(model_dir):
-    """ModelShape from config.json (GPT-2 names, or the Hugging Face generic ones)."""
-    path = os.path.join(model_dir, "config.json")
-    with open(path) as f:
-        cfg = json.load(f)
-
-    def field(*names):
-        for n in names:
-            if isinstance(cfg.get(n), int):
-                return cfg[n]
-        return 0
-
-    shape = pb.ModelShape(
-        n_layer=field("n_layer", "num_hidden_layers"),
-        n_head=field("n_head", "num_attention_heads"),
-        n_embd=field("n_embd", "hidden_size"),
-        n_positions=field("n_positions", "max_position_embeddings"),
-        vocab_size=field("vocab_size"))
-    for name in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"):
-        if getattr(shape, name) <= 0:
-            raise ValueError("%s: missing or bad %r" % (path, name))
-    if cfg.get("model_type") and cfg.get("model_type") != "gpt2":
-        shape.family = cfg["model_type"]
-        shape.n_kv_head = field("num_key_value_heads")
-        shape.head_dim = field("head_dim")
-        shape.bos_token_id = cfg["bos_token_id"] if isinstance(cfg.get("bos_token_id"), int) else -1
-    return shape
+MAX_INLINE_TEXT = 1 << 20  # Larger texts go up as text artifacts (as `ablate submit` does).
 
 
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _uncertainty(ci, bootstrap, seed):
+    """pb.Uncertainty from the query keywords (None = the server's default)."""
+    u = pb.Uncertainty()
+    if ci is not None:
+        u.ci = ci
+    if bootstrap is not None:
+        u.bootstrap = bootstrap
+    if seed is not None:
+        u.seed = seed
+    return u
 
 
 class Client:
@@ -86,6 +65,7 @@ class Client:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb_grpc.AblationServiceStub(self._channel)
+        self._artifacts = pb_grpc.ArtifactServiceStub(self._channel)
         self.timeout = timeout
 
     def close(self):
@@ -107,18 +87,28 @@ class Client:
     # ----- jobs -----
     def submit(self, model=None, text=None, n_chunks=2, seq_len=None, method="zero",
                sweep="full", dtype="fp32", device_kind="any", priority=0, masks_per_task=0,
-               max_attempts=0, bos_per_chunk=False, request_id=None, name="",
-               dataset_name=None, cumulative_order=None, artifact_digest=None, wait=False,
-               progress=True):
+               max_attempts=0, bos_per_chunk=None, request_id=None, name="",
+               dataset_name=None, cumulative_order=None, verify_top_k=0, block_tokens=0,
+               upload=False, artifact_digest=None, wait=False, progress=True):
         """Submits a job as `ablate submit` does and returns its id (with wait=True, after
-        watching it to the end). model: checkpoint folder (config.json, model.safetensors);
-        text: text file; cumulative_order: [(layer, head), ...]; artifact_digest: a model
-        uploaded with `ablate upload` (then `model` only supplies config.json)."""
+        watching it to the end).
+
+        model: checkpoint folder (config.json, weights as model.safetensors or shards with
+        their index, tokenizer files); text: text file (above 1 MiB it goes up as a text
+        artifact); bos_per_chunk: None = the family's default (on for Llama and Mistral);
+        sweep="attribution" with verify_top_k=K verifies the K largest estimates exactly;
+        cumulative_order: [(layer, head), ...]; upload=True uploads the folder first (workers
+        fetch it by digest; no shared file system needed), or artifact_digest names a model
+        uploaded before (upload_model)."""
         if not model or not text:
             raise ValueError("submit needs model (a checkpoint folder) and text (a file)")
-        shape = _read_shape(model)
+        shape = _model.read_shape(model)
         with open(text, "rb") as f:
             data = f.read()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError("%s is not UTF-8 text (byte %d)" % (text, e.start)) from None
         spec = pb.JobSpec(
             n_chunks=n_chunks, seq_len=seq_len or min(1024, shape.n_positions),
             method=cv.parse_enum(cv.METHODS, "method", method),
@@ -126,14 +116,26 @@ class Client:
             dtype=cv.parse_enum({k: v for k, v in cv.DTYPES.items() if k}, "dtype", dtype),
             device_kind=cv.parse_enum(cv.DEVICES, "device_kind", device_kind),
             priority=priority, masks_per_task=masks_per_task, max_attempts=max_attempts,
-            bos_per_chunk=bos_per_chunk, name=name)
+            bos_per_chunk=(_model.default_bos(shape) if bos_per_chunk is None
+                           else bool(bos_per_chunk)),
+            name=name, verify_top_k=verify_top_k, block_tokens=block_tokens)
+        if spec.bos_per_chunk and shape.bos_token_id < 0:
+            raise ValueError("bos_per_chunk: %s/config.json names no bos_token_id"
+                             % model)
         spec.model.shape.CopyFrom(shape)
-        spec.model.path = os.path.abspath(model)
-        spec.model.sha256 = _sha256_file(os.path.join(model, "model.safetensors"))
+        spec.model.sha256 = _model.weights_digest(model)
+        spec.model.tokenizer = _model.tokenizer_kind(model)
+        if upload and not artifact_digest:
+            artifact_digest = self.upload_model(model, progress=progress)
         if artifact_digest:
             spec.model.artifact_digest = artifact_digest
-        spec.dataset.text = data.decode("utf-8")
+        else:
+            spec.model.path = os.path.abspath(model)
         spec.dataset.sha256 = hashlib.sha256(data).hexdigest()
+        if len(data) > MAX_INLINE_TEXT:
+            spec.dataset.artifact_digest = self.upload_text(text, progress=progress)
+        else:
+            spec.dataset.text = data.decode("utf-8")
         spec.dataset.name = dataset_name or os.path.basename(text)
         for layer, head in cumulative_order or []:
             spec.cumulative_order.add(layer=layer, head=head)
@@ -142,6 +144,25 @@ class Client:
         if wait:
             self.watch(job.id, progress=progress)
         return job.id
+
+    # ----- artifacts -----
+    def upload_model(self, model, progress=False):
+        """Uploads a checkpoint folder once (content-addressed, resumable; nothing is sent when
+        the server has it) and returns its digest, the one `ablate upload DIR` prints."""
+        return self._upload(_artifact.folder(model), model, progress)
+
+    def upload_text(self, path, progress=False):
+        """Uploads a text file as a text artifact; returns its digest (the text's SHA-256)."""
+        return self._upload(_artifact.text_file(path), path, progress)
+
+    def _upload(self, factory, what, progress):
+        bar = _ByteBar(what, sys.stderr) if progress else None
+        try:
+            info, _ = _artifact.upload(self._artifacts, factory, self._metadata, self.timeout,
+                                       progress=bar.update if bar else None)
+        except _artifact.UploadError as e:
+            raise AblateError(e.rpc, e.error) from None
+        return info.digest
 
     def job(self, job):
         """The job as a dict (the fields of `ablate status --format json`)."""
@@ -196,22 +217,33 @@ class Client:
         return result
 
     # ----- results -----
-    def heads(self, job):
-        """10A: one row per head (layer, head, ppl, delta, ...); attrs: baseline_ppl."""
-        return cv.heads_frame(self._call("GetHeadTable", pb.JobQuery(job_id=job)))
+    # heads, curve, thresholds and stats take the bootstrap settings: ci (interval level,
+    # default 0.95), bootstrap (resamples, default 10000; -1 = no intervals), seed (default:
+    # the documented one). See "Definitions" in the repository's README.
 
-    def curve(self, job):
-        """10C: PPL with the first k heads of the cumulative order removed, k = 0..L*H."""
-        return cv.curve_frame(self._call("GetCumulativeCurve", pb.JobQuery(job_id=job)))
+    def heads(self, job, ci=None, bootstrap=None, seed=None):
+        """10A: one row per head (layer, head, ppl, delta; delta_lo/hi, significant,
+        rank_lo/hi with per-block results; atp_delta, verified for attribution jobs);
+        attrs: baseline_ppl, ci, bootstrap, seed, and atp_spearman / atp_recall."""
+        return cv.heads_frame(self._call("GetHeadTable", pb.JobQuery(
+            job_id=job, uncertainty=_uncertainty(ci, bootstrap, seed))))
 
-    def thresholds(self, job, ratios=(1.1, 1.5, 2.0)):
-        """Max heads removable within each PPL ratio of the baseline."""
-        request = pb.ThresholdsRequest(job_id=job, ratios=list(ratios))
+    def curve(self, job, ci=None, bootstrap=None, seed=None):
+        """10C: PPL with the first k heads of the cumulative order removed, k = 0..L*H
+        (ratio_lo/hi: the bootstrap band)."""
+        return cv.curve_frame(self._call("GetCumulativeCurve", pb.JobQuery(
+            job_id=job, uncertainty=_uncertainty(ci, bootstrap, seed))))
+
+    def thresholds(self, job, ratios=(1.1, 1.5, 2.0), ci=None, bootstrap=None, seed=None):
+        """Max heads removable within each PPL ratio of the baseline (max_heads_lo/hi)."""
+        request = pb.ThresholdsRequest(job_id=job, ratios=list(ratios),
+                                       uncertainty=_uncertainty(ci, bootstrap, seed))
         return cv.thresholds_frame(self._call("GetThresholds", request))
 
-    def stats(self, job):
-        """10B: one row of distribution statistics and the Zipf fit."""
-        return cv.stats_frame(self._call("GetDistribution", pb.JobQuery(job_id=job)))
+    def stats(self, job, ci=None, bootstrap=None, seed=None):
+        """10B: one row of distribution statistics and the Zipf fit (n_significant)."""
+        return cv.stats_frame(self._call("GetDistribution", pb.JobQuery(
+            job_id=job, uncertainty=_uncertainty(ci, bootstrap, seed))))
 
     def layers(self, job, series=None, series_name="series"):
         """10D: per-layer mean / max delta. With `series` (one number per layer), adds a
@@ -233,6 +265,24 @@ class Client:
     def workers(self):
         """Registered workers: device, state, task, masks/s (None before a first task)."""
         return cv.workers_frame(self._call("ListWorkers", pb.ListWorkersRequest()))
+
+
+class _ByteBar:
+    """Upload progress on stderr: one rewritten line on a terminal, else every 10%."""
+
+    def __init__(self, what, file):
+        self._what, self._file, self._shown = what, file, -1
+        self._tty = hasattr(file, "isatty") and file.isatty()
+
+    def update(self, done, total):
+        pct = 100 * done // total if total else 100
+        if not self._tty and pct // 10 == self._shown // 10 and pct < 100:
+            return
+        self._shown = pct
+        line = "uploading %s: %d%% of %d bytes" % (self._what, pct, total)
+        self._file.write(("\r" + line + ("\n" if done == total else "")) if self._tty
+                         else line + "\n")
+        self._file.flush()
 
 
 class _ProgressBar:

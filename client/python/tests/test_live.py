@@ -4,10 +4,13 @@ mean / individual), every query checked against values recomputed here from the 
 curve, the HTTP API checked against the CLI's --format json, tokens refused."""
 import http.client
 import io
+import fractions
 import json
+import math
 import os
 import shutil
 import ssl
+import struct
 import subprocess
 import sys
 import unittest
@@ -18,6 +21,75 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from live_cluster import DEMO_MODEL, DEMO_TEXT, LiveCluster  # noqa: E402
 
 import ablate  # noqa: E402
+from ablate import _artifact, _model  # noqa: E402
+
+
+class Bootstrap:
+    """The paired block bootstrap as README's Definitions describe it, written here from that
+    text alone: SplitMix64 from the seed, one stream, resample b draws its n block indices
+    (x mod n after rejecting x < 2^64 mod n) after resample b - 1."""
+    M = (1 << 64) - 1
+
+    def __init__(self, n_blocks, resamples, seed):
+        state, draws = seed, []
+        threshold = (1 << 64) % n_blocks
+        for _ in range(resamples):
+            idx = []
+            while len(idx) < n_blocks:
+                state = (state + 0x9e3779b97f4a7c15) & self.M
+                z = state
+                z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & self.M
+                z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & self.M
+                x = z ^ (z >> 31)
+                if x >= threshold:
+                    idx.append(x % n_blocks)
+            draws.append(idx)
+        self.draws = draws
+
+    def ppl(self, tokens, block_nll):
+        """PPL of each resample."""
+        out = []
+        for idx in self.draws:
+            out.append(math.exp(sum(block_nll[i] for i in idx) / sum(tokens[i] for i in idx)))
+        return out
+
+    @staticmethod
+    def interval(values, level):
+        # k = max(1, floor(B (1 - c) / 2)) in exact arithmetic on the decimal level
+        # (in binary floating point 2000 * (1 - 0.9) / 2 is 99.99999999999997).
+        k = max(1, math.floor(len(values) * (1 - fractions.Fraction(repr(level))) / 2))
+        ordered = sorted(values)
+        return ordered[k - 1], ordered[len(values) - k]
+
+
+def write_sharded_copy(src, dst, n_shards=2):
+    """The checkpoint `src` (one model.safetensors) as shards model-0000K-of-0000N plus the
+    index, tensors dealt out in turn, written here independently of the project's code; the
+    tokenizer files copied."""
+    os.makedirs(dst)
+    with open(os.path.join(src, "model.safetensors"), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    names = sorted(k for k in header if k != "__metadata__")
+    weight_map = {}
+    for k in range(n_shards):
+        shard = "model-%05d-of-%05d.safetensors" % (k + 1, n_shards)
+        out_header, blobs, pos = {}, [], 0
+        for name in names[k::n_shards]:
+            begin, end = header[name]["data_offsets"]
+            out_header[name] = dict(header[name], data_offsets=[pos, pos + end - begin])
+            blobs.append(data[begin:end])
+            pos += end - begin
+            weight_map[name] = shard
+        raw = json.dumps(out_header).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(os.path.join(dst, shard), "wb") as f:
+            f.write(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+    with open(os.path.join(dst, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f)
+    for name in ("config.json", "vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(src, name), dst)
 
 
 class LiveTest(unittest.TestCase):
@@ -29,7 +101,8 @@ class LiveTest(unittest.TestCase):
             cls.client = ablate.Client(cls.cluster.address, token=cls.cluster.client_token)
             common = dict(model=DEMO_MODEL, text=DEMO_TEXT, n_chunks=2, seq_len=64,
                           device_kind="cpu")
-            cls.zero = cls.client.submit(method="zero", sweep="full", name="zero", **common)
+            cls.zero = cls.client.submit(method="zero", sweep="full", name="zero",
+                                         block_tokens=16, **common)
             cls.mean = cls.client.submit(method="mean", sweep="individual", name="mean",
                                          **common)
             cls.progress = io.StringIO()
@@ -95,6 +168,57 @@ class LiveTest(unittest.TestCase):
                                layers.mean_delta.corr(layers.series, method="spearman"),
                                places=9)
 
+    def test_intervals_equal_an_independent_bootstrap(self):
+        """Every interval the server computes (head dPPL, rank, curve band, thresholds) equals
+        a bootstrap recomputed here from the per-block NLL it returns and the Definitions."""
+        level, resamples, seed = 0.9, 2000, 12345
+        heads = self.client.heads(self.zero, ci=level, bootstrap=resamples, seed=seed)
+        tokens = heads.attrs["block_tokens"]
+        self.assertEqual(tokens, [16, 16, 16, 15] * 2)  # 63 scored tokens a chunk, blocks of 16.
+        self.assertEqual((heads.attrs["ci"], heads.attrs["bootstrap"], heads.attrs["seed"]),
+                         (level, resamples, seed))
+        base_blocks = heads.attrs["baseline_block_nll"]
+        base = math.exp(sum(base_blocks) / sum(tokens))
+        self.assertAlmostEqual(base, heads.attrs["baseline_ppl"], delta=1e-12 * base)
+        boot = Bootstrap(len(tokens), resamples, seed)
+        base_b = boot.ppl(tokens, base_blocks)
+        deltas = []  # deltas[h][b]
+        for row in heads.itertuples():
+            self.assertAlmostEqual(sum(row.block_nll), math.log(row.ppl) * sum(tokens),
+                                   delta=1e-9 * sum(row.block_nll))
+            deltas.append([a / b - 1 for a, b in zip(boot.ppl(tokens, row.block_nll), base_b)])
+        for h, row in enumerate(heads.itertuples()):
+            lo, hi = Bootstrap.interval(deltas[h], level)
+            self.assertAlmostEqual(row.delta_lo, lo, delta=1e-12)
+            self.assertAlmostEqual(row.delta_hi, hi, delta=1e-12)
+            self.assertEqual(row.significant, lo > 0 or hi < 0)
+            ranks = [1 + sum(1 for g in range(len(deltas)) if deltas[g][b] > deltas[h][b]
+                             or (deltas[g][b] == deltas[h][b] and g < h))
+                     for b in range(resamples)]
+            self.assertEqual((row.rank_lo, row.rank_hi), Bootstrap.interval(ranks, level))
+        default = self.client.heads(self.zero)
+        self.assertEqual((default.attrs["ci"], default.attrs["bootstrap"]), (0.95, 10000))
+        self.assertNotIn("delta_lo", self.client.heads(self.zero, bootstrap=-1).columns)
+
+        curve = self.client.curve(self.zero, ci=level, bootstrap=resamples, seed=seed)
+        ppl_b = [boot.ppl(tokens, blocks) for blocks in curve.block_nll]
+        ratio_b = [[p / p0 for p, p0 in zip(point, ppl_b[0])] for point in ppl_b]
+        for k, row in enumerate(curve.itertuples()):
+            lo, hi = Bootstrap.interval(ratio_b[k], level)
+            self.assertAlmostEqual(row.ratio_lo, lo, delta=1e-12, msg=k)
+            self.assertAlmostEqual(row.ratio_hi, hi, delta=1e-12, msg=k)
+        ratios = [1.01, 1.05, 1.2]
+        thr = self.client.thresholds(self.zero, ratios, ci=level, bootstrap=resamples, seed=seed)
+        for r, row in zip(ratios, thr.itertuples()):
+            removable = []
+            for b in range(resamples):
+                k = 0
+                while k + 1 < len(ratio_b) and ratio_b[k + 1][b] <= r:
+                    k += 1
+                removable.append(k)
+            self.assertEqual((row.max_heads_lo, row.max_heads_hi),
+                             Bootstrap.interval(removable, level), r)
+
     def test_compare(self):
         cmp = self.client.compare(self.zero, self.mean)
         a, b = self.client.heads(self.zero), self.client.heads(self.mean)
@@ -112,7 +236,7 @@ class LiveTest(unittest.TestCase):
         self.assertEqual(list(workers.name), ["py"])
         self.assertGreater(workers.masks_done[0], 0)
         jobs = self.client.jobs(state="succeeded")
-        self.assertEqual(set(jobs.id), {self.zero, self.mean})
+        self.assertLessEqual({self.zero, self.mean}, set(jobs.id))
 
     def test_errors(self):
         with self.assertRaises(ablate.AblateError) as e:
@@ -144,6 +268,118 @@ class LiveTest(unittest.TestCase):
             self.assertIn(section, run.stdout)
         with open(out_png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def cli(self, *args):
+        token_file = os.path.join(self.cluster.dir, "client.token")
+        run = subprocess.run([os.environ.get("ABLATE_CLI_BIN", "ablate"), "--server",
+                              self.cluster.address, "--token-file", token_file, *args],
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        return run.stdout
+
+    def test_upload_sharded_model_is_the_cli_job_and_runs(self):
+        folder = os.path.join(self.cluster.dir, "sharded")
+        write_sharded_copy(DEMO_MODEL, folder)
+        digest = self.client.upload_model(folder)
+        self.assertRegex(digest, "^[0-9a-f]{64}$")
+        self.assertEqual(digest, _artifact.model_digest(folder))
+        # The CLI packs the same bytes: the server already has them, nothing is sent again.
+        out = self.cli("upload", folder)
+        self.assertIn("artifact " + digest, out)
+        self.assertIn("already on the server, nothing sent", out)
+        # The same submit from the CLI and from Python is one job: under one request_id the
+        # server refuses any difference in the whole spec (shape, weights digest of the shards,
+        # tokenizer, BOS, artifact, text, ...).
+        rid = "py-cli-" + os.urandom(6).hex()
+        common = ["--text", DEMO_TEXT, "--n-chunks", "2", "--seq-len", "64", "--method", "zero",
+                  "--sweep", "individual", "--device-kind", "cpu", "--request-id", rid]
+        cli_job = self.cli("submit", "--model", folder, "--upload", *common).split()[-1]
+        job = self.client.submit(model=folder, text=DEMO_TEXT, n_chunks=2, seq_len=64,
+                                 method="zero", sweep="individual", device_kind="cpu",
+                                 request_id=rid, upload=True, progress=False)
+        self.assertEqual(job, cli_job)
+        spec = self.client._call("GetJob", ablate.client.pb.GetJobRequest(job_id=job)).spec
+        self.assertEqual(spec.model.path, "")  # Workers fetch it by digest.
+        self.assertEqual(spec.model.artifact_digest, digest)
+        listing = "".join("%s  %s\n" % (_model.sha256_file(os.path.join(folder, n)), n)
+                          for n in ("model-00001-of-00002.safetensors",
+                                    "model-00002-of-00002.safetensors",
+                                    "model.safetensors.index.json"))
+        self.assertEqual(spec.model.sha256,
+                         __import__("hashlib").sha256(listing.encode()).hexdigest())
+        self.client.watch(job, progress=False)
+        # The same weights as the single-file demo model: the same numbers.
+        got, want = self.client.heads(job), self.client.heads(self.zero)
+        for a, b in zip(got.ppl, want.ppl):
+            self.assertAlmostEqual(a, b, delta=1e-9 * b)
+        # A different spec under the same request_id is refused, naming the job.
+        with self.assertRaises(ablate.AblateError) as e:
+            self.client.submit(model=folder, text=DEMO_TEXT, n_chunks=2, seq_len=64,
+                               method="mean", sweep="individual", device_kind="cpu",
+                               request_id=rid, upload=True, progress=False)
+        self.assertEqual(e.exception.code.name, "ALREADY_EXISTS")
+
+    def test_family_defaults_are_the_cli_ones(self):
+        """For each family the Python submit makes the CLI's spec (shape fields, kv heads,
+        head_dim, BOS default, tokenizer kind): one job under one request_id."""
+        base = {"num_hidden_layers": 2, "num_attention_heads": 4, "hidden_size": 32,
+                "max_position_embeddings": 128, "vocab_size": 1000}
+        cases = [("llama", dict(num_key_value_heads=2, bos_token_id=1), True),
+                 ("mistral", dict(num_key_value_heads=1, head_dim=16), False),  # No BOS id.
+                 ("qwen2", dict(num_key_value_heads=2, bos_token_id=7), False),
+                 ("gpt_neox", dict(bos_token_id=0), False)]
+        for family, extra, bos in cases:
+            folder = os.path.join(self.cluster.dir, "cfg-" + family)
+            os.makedirs(folder)
+            with open(os.path.join(folder, "config.json"), "w") as f:
+                json.dump(dict(base, model_type=family, **extra), f)
+            with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+                f.write(os.urandom(64))  # Never read: the job is cancelled unleased.
+            with open(os.path.join(folder, "tokenizer.json"), "w") as f:
+                f.write("{}")
+            rid = "fam-" + family + os.urandom(4).hex()
+            args = ["--text", DEMO_TEXT, "--n-chunks", "2", "--seq-len", "64",
+                    "--device-kind", "cuda", "--request-id", rid]  # No CUDA worker here.
+            cli_job = self.cli("submit", "--model", folder, *args).split()[-1]
+            job = self.client.submit(model=folder, text=DEMO_TEXT, n_chunks=2, seq_len=64,
+                                     device_kind="cuda", request_id=rid)
+            self.assertEqual(job, cli_job, family)
+            spec = self.client._call("GetJob", ablate.client.pb.GetJobRequest(job_id=job)).spec
+            self.assertEqual(spec.bos_per_chunk, bos, family)
+            self.assertEqual(spec.model.shape.family, family)
+            self.assertEqual(spec.model.tokenizer, "tokenizer.json")
+            self.client.cancel(job)
+            if family == "mistral":
+                with self.assertRaisesRegex(ValueError, "names no bos_token_id"):
+                    self.client.submit(model=folder, text=DEMO_TEXT, bos_per_chunk=True)
+
+    def test_large_text_goes_up_as_an_artifact(self):
+        big = os.path.join(self.cluster.dir, "big.txt")
+        with open(DEMO_TEXT) as f:
+            text = f.read()
+        with open(big, "w") as f:
+            while f.tell() <= ablate.client.MAX_INLINE_TEXT:
+                f.write(text)
+        job = self.client.submit(model=DEMO_MODEL, text=big, n_chunks=1, seq_len=32,
+                                 method="zero", sweep="individual", device_kind="cpu",
+                                 progress=False)
+        spec = self.client._call("GetJob", ablate.client.pb.GetJobRequest(job_id=job)).spec
+        self.assertEqual(spec.dataset.artifact_digest, _model.sha256_file(big))
+        self.assertEqual(spec.dataset.text, "")
+        self.client.cancel(job)
+
+    def test_model_folder_errors_are_named(self):
+        folder = os.path.join(self.cluster.dir, "broken")
+        write_sharded_copy(DEMO_MODEL, folder)
+        os.remove(os.path.join(folder, "model-00002-of-00002.safetensors"))
+        with self.assertRaisesRegex(ValueError, "missing shard 2 of 2"):
+            self.client.submit(model=folder, text=DEMO_TEXT)
+        with self.assertRaisesRegex(ValueError, "missing shard 2 of 2"):
+            self.client.upload_model(folder)
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump({"model_type": "bert", "num_hidden_layers": 2}, f)
+        with self.assertRaisesRegex(ValueError, "model_type 'bert' is not supported"):
+            self.client.submit(model=folder, text=DEMO_TEXT)
 
     # ----- the dashboard's JSON API -----
     def http(self, path, token=None):
