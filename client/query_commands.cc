@@ -110,12 +110,9 @@ absl::StatusOr<Series> LoadSeries(const std::string& path) {
 
 namespace {
 
-// "estimated by attribution ...; K verified exactly ..." and the same numbers into `j`.
-std::string AttributionSummary(const v1::HeadTable& table, json* j) {
-  (*j)["n_verified"] = table.n_verified();
-  (*j)["atp_spearman"] = table.has_atp_spearman() ? json(table.atp_spearman()) : json(nullptr);
-  (*j)["atp_recall"] = table.has_atp_recall() ? json(table.atp_recall()) : json(nullptr);
-  (*j)["recall_reference_job"] = table.recall_reference_job();
+// "estimated by attribution ...; K verified exactly ..." (the JSON carries the same numbers:
+// HeadTableJson).
+std::string AttributionSummary(const v1::HeadTable& table) {
   std::string s = absl::StrCat("every head estimated by attribution patching; ",
                                table.n_verified(), " verified by exact ablation");
   if (table.has_atp_spearman()) {
@@ -144,7 +141,7 @@ absl::Status RunHeads(const Session& s, const std::string& job_id, HeadSort sort
   const std::string preface = absl::StrCat(
       "Baseline PPL ", Fixed(table.baseline_ppl(), 3), " (", table.n_tokens_scored(),
       " tokens scored); ", table.n_layer(), " layers x ", table.n_head(), " heads; ",
-      IsAttribution(table) ? AttributionSummary(table, &j) : std::string("each head ablated alone"),
+      IsAttribution(table) ? AttributionSummary(table) : std::string("each head ablated alone"),
       IntervalNote(table.ci(), table.bootstrap(), table.seed()), "\n\n");
   std::string after = absl::StrCat("\nNegative heads (removing one alone lowers PPL): ",
                                    negative.size(), "\n");

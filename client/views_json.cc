@@ -254,6 +254,12 @@ json HeadTableJson(const v1::HeadTable& table, HeadSort sort, int top) {
     j["bootstrap"] = table.bootstrap();
     j["seed"] = table.seed();
   }
+  if (IsAttribution(table)) {  // Agreement of estimate and exact on the verified heads.
+    j["n_verified"] = table.n_verified();
+    j["atp_spearman"] = table.has_atp_spearman() ? json(table.atp_spearman()) : json(nullptr);
+    j["atp_recall"] = table.has_atp_recall() ? json(table.atp_recall()) : json(nullptr);
+    j["recall_reference_job"] = table.recall_reference_job();
+  }
   return j;
 }
 

@@ -2,7 +2,8 @@
 // against a live ablate-server (run_browser_test.py starts it, with finished and running jobs).
 // Checks what a person sees: the token prompt and a wrong token refused, the jobs table with
 // live progress advancing, the job page's heatmap cells (value on hover), cumulative curve and
-// threshold markers, layer bars, the compare scatter, workers, definitions. Screenshots go to
+// threshold markers, layer bars, an attribution job's estimate-vs-exact scatter, the compare
+// scatter, workers, definitions. Screenshots go to
 // SCREENSHOT_DIR. Exit 0 = all checks passed.
 'use strict';
 const fs = require('fs');
@@ -19,6 +20,7 @@ const TOKEN = env('CLIENT_TOKEN');
 const FINISHED = env('FINISHED_JOB');
 const OTHER = env('OTHER_JOB');
 const RUNNING = env('RUNNING_JOB');
+const ATTRIBUTION = env('ATTRIBUTION_JOB');
 const SHOTS = process.env.SCREENSHOT_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'shots-'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -130,6 +132,28 @@ async function jobPage(page) {
   await shot(page, 'job.png');
 }
 
+async function attributionPage(page) {
+  await page.goto(URL + '/#/job/' + ATTRIBUTION);
+  await page.waitForSelector('svg.scatter circle.atp-dot', {timeout: 15000});
+  const heads = await api(`/api/jobs/${ATTRIBUTION}/heads?sort=layer`);
+  const verified = heads.heads.filter((r) => r.verified);
+  const dots = await page.$$('svg.scatter circle.atp-dot');
+  check(dots.length === heads.n_verified && verified.length === heads.n_verified,
+        `attribution: ${dots.length} scatter dots for ${heads.n_verified} verified heads`);
+  check((await page.$('svg.scatter line.identity')) !== null, 'attribution scatter has the identity line');
+  const rho = await page.$eval('#atp-spearman', (e) => e.textContent);
+  check(rho === heads.atp_spearman.toFixed(3), `attribution agreement shown: Spearman ${rho}`);
+  const cells = await page.$$('svg.heatmap rect.cell');
+  check(cells.length === heads.n_layer * heads.n_head, `attribution heatmap: ${cells.length} cells`);
+  const unverified = heads.heads.find((r) => !r.verified);
+  const tip = await page.$eval(`svg.heatmap rect.cell[data-layer="${unverified.layer}"]` +
+                               `[data-head="${unverified.head}"]`, (e) => e.getAttribute('data-tip'));
+  check(/estimated dPPL .* \(not verified\)/.test(tip), `an unverified head's cell says "${tip}"`);
+  const errors = await page.$$('#results .error');
+  check(errors.length === 0, 'attribution page shows no error (no curve/layer calls)');
+  await shot(page, 'attribution.png');
+}
+
 async function otherPages(page) {
   await page.goto(`${URL}/#/compare?a=${FINISHED}&b=${OTHER}`);
   await page.waitForSelector('svg.scatter circle.dot', {timeout: 15000});
@@ -166,6 +190,7 @@ async function otherPages(page) {
     page.on('pageerror', (e) => errors.push(e.message));
     await tokenAndJobs(page);
     await jobPage(page);
+    await attributionPage(page);
     await otherPages(page);
     check(errors.length === 0, `no script errors${errors.length ? ': ' + errors.join('; ') : ''}`);
   } catch (e) {

@@ -68,7 +68,9 @@ def main():
         fast = cluster.worker("fast")
         zero = client.submit(method="zero", name="zero ablation", **common)
         mean = client.submit(method="mean", name="mean ablation", **common)
-        for job in (zero, mean):
+        atp = client.submit(method="zero", name="attribution", verify_top_k=5,
+                            **dict(common, sweep="attribution"))
+        for job in (zero, mean, atp):
             client.watch(job, progress=False)
         cluster.stop_process(fast)
         running = client.submit(method="zero_folded", name="still running", masks_per_task=1,
@@ -76,7 +78,7 @@ def main():
         cluster.worker("slow", ["--test-sleep-per-mask-ms", "400"])
         env = dict(os.environ, DASHBOARD_URL=cluster.http_url,
                    CLIENT_TOKEN=cluster.client_token, FINISHED_JOB=zero, OTHER_JOB=mean,
-                   RUNNING_JOB=running, SCREENSHOT_DIR=shots, CHROMIUM=chromium)
+                   RUNNING_JOB=running, ATTRIBUTION_JOB=atp, SCREENSHOT_DIR=shots, CHROMIUM=chromium)
         run = subprocess.run([node, os.path.join(HERE, "dashboard_test.js")], env=env,
                              timeout=180)
         client.close()

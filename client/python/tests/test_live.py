@@ -105,8 +105,10 @@ class LiveTest(unittest.TestCase):
                                          block_tokens=16, **common)
             cls.mean = cls.client.submit(method="mean", sweep="individual", name="mean",
                                          **common)
+            cls.atp = cls.client.submit(method="zero", sweep="attribution", verify_top_k=4,
+                                        name="attribution", **common)
             cls.progress = io.StringIO()
-            for job in (cls.zero, cls.mean):
+            for job in (cls.zero, cls.mean, cls.atp):
                 cls.client.watch(job, file=cls.progress)
         except BaseException:
             cls.cluster.__exit__(None, None, None)
@@ -219,6 +221,32 @@ class LiveTest(unittest.TestCase):
             self.assertEqual((row.max_heads_lo, row.max_heads_hi),
                              Bootstrap.interval(removable, level), r)
 
+    def test_attribution_job(self):
+        """An attribution sweep through the service: every head estimated, the 4 largest
+        estimates verified exactly (equal to the individual sweep's numbers), the agreement
+        recomputed here, recall against the finished exact sweep of the same run."""
+        atp, exact = self.client.heads(self.atp), self.client.heads(self.zero)
+        self.assertEqual(len(atp), 16)
+        self.assertFalse(atp.atp_delta.isna().any())
+        order = sorted(range(16), key=lambda i: (-atp.atp_delta[i], i))
+        verified = atp[atp.verified]
+        self.assertEqual(sorted(verified.index), sorted(order[:4]))
+        self.assertTrue(atp[~atp.verified].delta.isna().all())
+        for i in verified.index:  # fp32 runs batched with other masks: ~4e-7 relative apart.
+            self.assertAlmostEqual(atp.ppl[i], exact.ppl[i], delta=2e-6 * exact.ppl[i])
+            self.assertAlmostEqual(atp.delta[i], exact.delta[i], delta=4e-6)
+        self.assertEqual(atp.attrs["n_verified"], 4)
+        self.assertAlmostEqual(atp.attrs["atp_spearman"],
+                               verified.atp_delta.corr(verified.delta.astype(float),
+                                                       method="spearman"), places=9)
+        true_top = sorted(range(16), key=lambda i: (-exact.delta[i], i))[:4]
+        self.assertEqual(atp.attrs["recall_reference_job"], self.zero)
+        self.assertAlmostEqual(atp.attrs["atp_recall"],
+                               len(set(true_top) & set(verified.index)) / 4, places=12)
+        with self.assertRaises(ablate.AblateError) as e:
+            self.client.curve(self.atp)
+        self.assertEqual(e.exception.code.name, "FAILED_PRECONDITION")
+
     def test_compare(self):
         cmp = self.client.compare(self.zero, self.mean)
         a, b = self.client.heads(self.zero), self.client.heads(self.mean)
@@ -236,7 +264,7 @@ class LiveTest(unittest.TestCase):
         self.assertEqual(list(workers.name), ["py"])
         self.assertGreater(workers.masks_done[0], 0)
         jobs = self.client.jobs(state="succeeded")
-        self.assertLessEqual({self.zero, self.mean}, set(jobs.id))
+        self.assertLessEqual({self.zero, self.mean, self.atp}, set(jobs.id))
 
     def test_errors(self):
         with self.assertRaises(ablate.AblateError) as e:
@@ -411,7 +439,8 @@ class LiveTest(unittest.TestCase):
                           ("/api/jobs/%s/stats" % z, ["stats", z]),
                           ("/api/jobs/%s/layers" % z, ["layers", z]),
                           ("/api/jobs/%s" % z, ["status", z]),
-                          ("/api/compare?a=%s&b=%s" % (z, self.mean), ["compare", z, self.mean])]:
+                          ("/api/compare?a=%s&b=%s" % (z, self.mean), ["compare", z, self.mean]),
+                          ("/api/jobs/%s/heads" % self.atp, ["heads", self.atp])]:
             status, body = self.http(path, token)
             self.assertEqual(status, 200, (path, body))
             self.assertEqual(body, self.cli_json(*cli), path)

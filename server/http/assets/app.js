@@ -155,8 +155,35 @@ function statsTable(s) {
   return table(['statistic', 'value'], rows, [0, 1]);
 }
 
+// An attribution sweep: every head estimated, the top K verified exactly. Its tables need
+// exact ablation of every head (10B statistics, 10C, 10D), so they are not shown.
+async function attributionResults(q) {
+  const [heads, all] = await Promise.all([api(q + '/heads?top=10'), api(q + '/heads?sort=layer')]);
+  let agreement = `${heads.n_verified} verified by exact ablation`;
+  if (heads.atp_spearman != null) {
+    agreement += `; Spearman rho (estimate, exact) <b id="atp-spearman">` +
+        `${fixed(heads.atp_spearman, 3)}</b>`;
+  }
+  if (heads.atp_recall != null) {
+    agreement += `; recall of the true top ${heads.n_verified}: ${fixed(heads.atp_recall, 3)} ` +
+        `(against <a href="#/job/${encodeURIComponent(heads.recall_reference_job)}">` +
+        `${esc(heads.recall_reference_job)}</a>)`;
+  }
+  return '<h2>Attribution pre-ranking</h2><p>Baseline PPL ' +
+      `<b>${fixed(heads.baseline_ppl, 3)}</b> (${heads.n_tokens_scored} tokens scored). Every ` +
+      `head's dPPL estimated from one forward and one backward pass; ${agreement}. ` +
+      'Top 10 heads by estimate:</p>' + headRows(heads.heads) +
+      '<div class="figures"><div><h3>Estimate vs exact (verified heads)</h3>' +
+      attributionScatterSvg(all.heads) + '</div><div><h3>Every head (estimate; exact where ' +
+      'verified)</h3>' + heatmapSvg(all) + '</div></div>' +
+      '<p class="note">Distribution statistics, the cumulative curve and the layer table need ' +
+      'every head ablated exactly: submit an individual or full sweep of the same model and ' +
+      'text (it also gives the recall above). <a href="#/definitions">Definitions</a></p>';
+}
+
 async function jobResults(id, job) {
   const q = '/api/jobs/' + encodeURIComponent(id);
+  if (job.sweep === 'attribution') return attributionResults(q);
   const out = [];
   const individual = job.sweep !== 'cumulative';
   const cumulative = job.sweep === 'cumulative' || job.sweep === 'full';

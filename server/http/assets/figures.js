@@ -274,10 +274,12 @@ function layerBarsSvg(layers) {
   return svgEl(800, 545, b, 'layer-bars');
 }
 
-// ---------- compare ----------
-function scatterSvg(cmp) {
+// ---------- scatters: compare, attribution ----------
+// Paired dPPL values on symmetric log axes with the identity line (dashed): points are
+// {x, y, tip}; each dot carries class `cls`.
+function pairScatterSvg(points, xLabel, yLabel, cls, identityLabel) {
   const left = 70, right = 560, top = 20, bottom = 470;
-  const xs = cmp.rows.map((r) => r.delta_a), ys = cmp.rows.map((r) => r.delta_b);
+  const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
   const lo = Math.min(0, ...xs, ...ys), hi = Math.max(0, ...xs, ...ys);
   const vmax = Math.max(LINEAR_WITHIN, Math.abs(lo), Math.abs(hi));
   const X = (v) => left + (right - left) * (symlog(v, vmax, LINEAR_WITHIN) + 1) / 2;
@@ -291,19 +293,35 @@ function scatterSvg(cmp) {
         line(left, Y(t), right, Y(t), `stroke="${t === 0 ? '#888' : GRID}"`) +
         text(X(t), bottom + 16, label, 'middle', 10) + text(left - 6, Y(t) + 4, label, 'end', 10);
   }
-  b += line(X(-vmax), Y(-vmax), X(vmax), Y(vmax), 'stroke="#bbb" stroke-dasharray="4 4"');
+  b += line(X(-vmax), Y(-vmax), X(vmax), Y(vmax),
+            'class="identity" stroke="#bbb" stroke-dasharray="4 4"');
+  if (identityLabel) b += text(X(vmax) - 6, Y(vmax) + 16, identityLabel, 'end', 11, 'fill="#666"');
   b += `<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" ` +
       `fill="none" stroke="${AXIS}"/>`;
-  for (const r of cmp.rows) {
-    const tip = `${headName(r.layer, r.head)}: A ${pct(r.delta_a)} (rank ${r.rank_a}), ` +
-        `B ${pct(r.delta_b)} (rank ${r.rank_b}), shift ${r.rank_shift > 0 ? '+' : ''}${r.rank_shift}`;
-    b += `<circle class="dot" cx="${X(r.delta_a).toFixed(1)}" cy="${Y(r.delta_b).toFixed(1)}" ` +
-        `r="3.5" fill="${CURVE}" fill-opacity="0.7" data-tip="${esc(tip)}"><title>${esc(tip)}` +
-        `</title></circle>`;
+  for (const p of points) {
+    b += `<circle class="${cls}" cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" ` +
+        `r="3.5" fill="${CURVE}" fill-opacity="0.7" data-tip="${esc(p.tip)}"><title>` +
+        `${esc(p.tip)}</title></circle>`;
   }
-  b += text((left + right) / 2, bottom + 36, 'dPPL in A (symmetric log)', 'middle', 12) +
-      text(18, (top + bottom) / 2, 'dPPL in B (symmetric log)', 'middle', 12,
+  b += text((left + right) / 2, bottom + 36, xLabel, 'middle', 12) +
+      text(18, (top + bottom) / 2, yLabel, 'middle', 12,
            `transform="rotate(-90 18 ${(top + bottom) / 2})"`);
   return svgEl(600, 520, b, 'scatter');
 }
 
+function scatterSvg(cmp) {
+  return pairScatterSvg(cmp.rows.map((r) => ({
+    x: r.delta_a, y: r.delta_b,
+    tip: `${headName(r.layer, r.head)}: A ${pct(r.delta_a)} (rank ${r.rank_a}), ` +
+        `B ${pct(r.delta_b)} (rank ${r.rank_b}), shift ${r.rank_shift > 0 ? '+' : ''}${r.rank_shift}`,
+  })), 'dPPL in A (symmetric log)', 'dPPL in B (symmetric log)', 'dot');
+}
+
+// Attribution: each verified head's estimate against its exact dPPL (the report's figure).
+function attributionScatterSvg(heads) {
+  return pairScatterSvg(heads.filter((r) => r.verified).map((r) => ({
+    x: r.delta, y: r.atp_delta,
+    tip: `${headName(r.layer, r.head)}: exact ${pct(r.delta)}, estimate ${pct(r.atp_delta)}`,
+  })), 'exact dPPL (ablation; symmetric log)', 'estimated dPPL (attribution)', 'atp-dot',
+  'estimate = exact');
+}
