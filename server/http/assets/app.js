@@ -233,7 +233,7 @@ async function jobPage(main, token0, id) {
       const job = await api('/api/jobs/' + encodeURIComponent(id));
       if (token0 !== pageToken) return;
       document.getElementById('setup').innerHTML = '<h2>Setup</h2>' + setupTable(job) +
-          (job.state === 'succeeded' && job.sweep !== 'cumulative'
+          (job.state === 'succeeded' && (job.sweep === 'individual' || job.sweep === 'full')
               ? `<p><a href="#/compare?a=${encodeURIComponent(id)}">Compare with another job</a>` +
                 ' &middot; <a href="#/definitions">What these numbers mean</a></p>' : '');
       const finished = ['succeeded', 'failed', 'cancelled'].includes(job.state);
@@ -259,6 +259,8 @@ async function comparePage(main, token0, params) {
       '<div id="compare"></div>';
   let jobs;
   try { jobs = await api('/api/jobs?state=succeeded'); } catch (e) { return showError(main, e); }
+  // Only jobs with every head ablated exactly can be compared head by head.
+  jobs = jobs.filter((j) => j.sweep === 'individual' || j.sweep === 'full');
   if (token0 !== pageToken) return;
   const a = params.get('a') || (jobs[1] ? jobs[1].id : ''), b = params.get('b') || (jobs[0] ? jobs[0].id : '');
   const options = (sel) => jobs.map((j) => `<option value="${esc(j.id)}" ${j.id === sel ? 'selected' : ''}>` +
