@@ -75,7 +75,8 @@ absl::Status RunStats(const Session& s, const std::string& job_id, Format format
                       const Output& out, const v1::Uncertainty& uncertainty = v1::Uncertainty());
 // With a series file, adds the series column and the correlation (Pearson / Spearman).
 absl::Status RunLayers(const Session& s, const std::string& job_id,
-                       const std::string& series_file, Format format, const Output& out);
+                       const std::string& series_file, Format format, const Output& out,
+                       const v1::Uncertainty& uncertainty = v1::Uncertainty());
 
 // `ablate compare A B`: the two jobs' per-head deltas and ranks side by side (sorted, the
 // first `top` rows when top > 0) and their correlation. Errors: CompareJobs's (different

@@ -190,8 +190,11 @@ void AddQueryCommands(CLI::App& app, Flags* f, Action* action) {
   c = JobCommand(app, "layers", "Per-layer mean / max dPPL; with --series, correlations", f);
   c->add_option("--series", f->series, "Per-layer series file (JSON array or one number per line)");
   AddFormat(c, &f->format);
+  AddUncertainty(c, f);
   c->callback([=] {
-    *action = [=](auto& s, auto& o) { return ac::RunLayers(s, f->job, f->series, FormatOf(f->format), o); };
+    *action = [=](auto& s, auto& o) {
+      return ac::RunLayers(s, f->job, f->series, FormatOf(f->format), o, UncertaintyOf(*f));
+    };
   });
 }
 

@@ -201,7 +201,8 @@ absl::Status RunStats(const Session& s, const std::string& job_id, Format format
 }
 
 absl::Status RunLayers(const Session& s, const std::string& job_id,
-                       const std::string& series_file, Format format, const Output& out) {
+                       const std::string& series_file, Format format, const Output& out,
+                       const v1::Uncertainty& uncertainty) {
   std::optional<Series> series;
   if (!series_file.empty()) {
     absl::StatusOr<Series> loaded = LoadSeries(series_file);
@@ -209,26 +210,33 @@ absl::Status RunLayers(const Session& s, const std::string& job_id,
     series = *std::move(loaded);
   }
   v1::LayerTable layers;
-  if (absl::Status st = Call(s, &Stub::GetLayerTable, Query(job_id), &layers, "GetLayerTable");
+  if (absl::Status st =
+          Call(s, &Stub::GetLayerTable, Query(job_id, uncertainty), &layers, "GetLayerTable");
       !st.ok()) {
     return st;
   }
   json j = {{"layers", LayersJson(layers)}};
+  const std::string preface =
+      layers.ci() > 0
+          ? absl::StrCat("Per-layer dPPL with", IntervalNote(layers.ci(), layers.bootstrap(),
+                                                        layers.seed()).substr(1), "\n\n")
+          : "";
   if (!series.has_value()) {
-    Emit(out, format, LayersTable(layers), j);
+    Emit(out, format, LayersTable(layers), j, preface);
     return absl::OkStatus();
   }
   v1::CorrelationRequest req;
   req.set_job_id(job_id);
   req.set_series_name(series->name);
   for (double v : series->values) req.add_series(v);
+  *req.mutable_uncertainty() = uncertainty;
   v1::Correlation corr;
   if (absl::Status st = Call(s, &Stub::GetCorrelation, req, &corr, "GetCorrelation"); !st.ok()) {
     return st;
   }
   j["series"] = {{"name", series->name}, {"values", series->values}};
   j["correlation"] = CorrelationJson(corr);
-  Emit(out, format, LayersTable(layers, &series->values, series->name), j, "",
+  Emit(out, format, LayersTable(layers, &series->values, series->name), j, preface,
        absl::StrCat("\nCorrelation of per-layer mean dPPL with ", series->name, ":\n\n",
                     RenderMarkdown(CorrelationTable(corr))));
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 
@@ -188,33 +189,60 @@ Table ThresholdsTable(const v1::ThresholdTable& thresholds, int n_heads_total) {
 
 Table StatsTable(const v1::DistributionStats& s) {
   Table t = KeyValue();
+  const bool intervals = s.has_mean_delta_ci();
+  if (intervals) AddIntervalColumns(&t, CiTitle(s.ci(), "value"), "lo", "hi");
   const double n = std::max(1, s.n_heads());
   auto count = [&](int c) {
     Cell cell = IntCell(c);
     cell.text = absl::StrCat(c, " (", Fixed(100.0 * c / n, 1), "%)");
     return cell;
   };
-  AddKv(&t, "n_heads", IntCell(s.n_heads()));
-  AddKv(&t, "under_1pct", count(s.under_1pct()));
-  AddKv(&t, "under_10pct", count(s.under_10pct()));
-  AddKv(&t, "improved", count(s.improved()));
+  // A row; with intervals, `in` (if set) in the interval columns, formatted like the value.
+  auto add = [&](const std::string& key, Cell value, const v1::Interval* in,
+                 const std::function<Cell(double)>& format) {
+    std::vector<Cell> row = {TextCell(key), std::move(value)};
+    if (intervals) {
+      if (in != nullptr) {
+        for (Cell& c : IntervalCells(format(in->lo()), format(in->hi()))) row.push_back(c);
+      } else {
+        row.insert(row.end(), {TextCell(""), TextCell(""), TextCell("")});
+      }
+    }
+    t.AddRow(std::move(row));
+  };
+  auto ci_of = [](bool has, const v1::Interval& in) { return has ? &in : nullptr; };
+  auto integer = [](double v) { return IntCell(static_cast<int64_t>(v)); };
+  auto percent = [](double v) { return PercentCell(v, 2); };
+  auto number = [](double v) { return NumCell(v, 3); };
+  add("n_heads", IntCell(s.n_heads()), nullptr, integer);
+  add("under_1pct", count(s.under_1pct()), ci_of(s.has_under_1pct_ci(), s.under_1pct_ci()),
+      integer);
+  add("under_10pct", count(s.under_10pct()), ci_of(s.has_under_10pct_ci(), s.under_10pct_ci()),
+      integer);
+  add("improved", count(s.improved()), ci_of(s.has_improved_ci(), s.improved_ci()), integer);
   if (s.has_n_significant()) {
     Cell sig = count(s.n_significant());
     absl::StrAppend(&sig.text, ", ", ExactNumber(100 * s.ci()), "% CI excludes 0");
-    AddKv(&t, "n_significant", sig);
+    add("n_significant", sig, nullptr, integer);
   }
-  AddKv(&t, "mean_delta", PercentCell(s.mean_delta(), 2));
-  AddKv(&t, "median_delta", PercentCell(s.median_delta(), 2));
+  add("mean_delta", PercentCell(s.mean_delta(), 2),
+      ci_of(s.has_mean_delta_ci(), s.mean_delta_ci()), percent);
+  add("median_delta", PercentCell(s.median_delta(), 2),
+      ci_of(s.has_median_delta_ci(), s.median_delta_ci()), percent);
   Cell mean_abs = PercentCell(s.mean_abs_delta(), 2);
   mean_abs.text = absl::StrCat(Fixed(100 * s.mean_abs_delta(), 2), "%");
-  AddKv(&t, "mean_abs_delta", mean_abs);
-  AddKv(&t, "max_delta", PercentCell(s.max_delta(), 2));
-  AddKv(&t, "max_head", TextCell(HeadName(s.max_head().layer(), s.max_head().head())));
+  add("mean_abs_delta", mean_abs, ci_of(s.has_mean_abs_delta_ci(), s.mean_abs_delta_ci()),
+      percent);
+  add("max_delta", PercentCell(s.max_delta(), 2), ci_of(s.has_max_delta_ci(), s.max_delta_ci()),
+      percent);
+  add("max_head", TextCell(HeadName(s.max_head().layer(), s.max_head().head())), nullptr,
+      integer);
   const bool fit = s.zipf().n_points() >= 2;  // Fewer nonzero deltas: no fit.
-  AddKv(&t, "zipf_alpha", fit ? NumCell(s.zipf().alpha(), 3) : TextCell("n/a"));
-  AddKv(&t, "zipf_c", fit ? NumCell(s.zipf().c(), 3) : TextCell("n/a"));
-  AddKv(&t, "zipf_r2", fit ? NumCell(s.zipf().r2(), 3) : TextCell("n/a"));
-  AddKv(&t, "zipf_n", IntCell(s.zipf().n_points()));
+  add("zipf_alpha", fit ? NumCell(s.zipf().alpha(), 3) : TextCell("n/a"),
+      ci_of(fit && s.has_zipf_alpha_ci(), s.zipf_alpha_ci()), number);
+  add("zipf_c", fit ? NumCell(s.zipf().c(), 3) : TextCell("n/a"), nullptr, number);
+  add("zipf_r2", fit ? NumCell(s.zipf().r2(), 3) : TextCell("n/a"), nullptr, number);
+  add("zipf_n", IntCell(s.zipf().n_points()), nullptr, integer);
   return t;
 }
 
@@ -223,14 +251,27 @@ Table LayersTable(const v1::LayerTable& layers, const std::vector<double>* serie
   Table t;
   t.keys = {"layer", "mean_delta", "max_delta", "max_head"};
   t.titles = {"layer", "mean dPPL", "max dPPL", "max head"};
+  const bool intervals = layers.rows_size() > 0 && layers.rows(0).has_mean_delta_ci();
+  if (intervals) {
+    AddIntervalColumns(&t, CiTitle(layers.ci(), "mean"), "mean_delta_lo", "mean_delta_hi");
+    AddIntervalColumns(&t, CiTitle(layers.ci(), "max"), "max_delta_lo", "max_delta_hi");
+  }
   if (series != nullptr) {
     t.keys.push_back("series");
     t.titles.push_back(series_name.empty() ? "series" : series_name);
+    if (!t.show.empty()) t.show.push_back(Show::kBoth);
   }
   for (int i = 0; i < layers.rows_size(); ++i) {
     const v1::LayerRow& r = layers.rows(i);
     std::vector<Cell> row = {IntCell(r.layer()), PercentCell(r.mean_delta(), 2),
                              PercentCell(r.max_delta(), 2), IntCell(r.max_head())};
+    if (intervals) {
+      for (const v1::Interval* in : {&r.mean_delta_ci(), &r.max_delta_ci()}) {
+        for (Cell& c : IntervalCells(PercentCell(in->lo(), 2), PercentCell(in->hi(), 2))) {
+          row.push_back(std::move(c));
+        }
+      }
+    }
     if (series != nullptr && static_cast<size_t>(i) < series->size()) {
       Cell v = NumCell((*series)[i], 4);
       v.text = v.raw;
@@ -245,10 +286,24 @@ Table CorrelationTable(const v1::Correlation& c) {
   Table t;
   t.keys = {"test", "coefficient", "p_value", "n"};
   t.titles = {"test", "coefficient", "p (two-sided)", "n"};
-  t.AddRow({TextCell("Pearson r"), NumCell(c.pearson_r(), 3), NumCell(c.pearson_p(), 4),
-            IntCell(c.n())});
-  t.AddRow({TextCell("Spearman rho"), NumCell(c.spearman_rho(), 3), NumCell(c.spearman_p(), 4),
-            IntCell(c.n())});
+  const bool intervals = c.has_pearson_r_ci() || c.has_spearman_rho_ci();
+  if (intervals) AddIntervalColumns(&t, CiTitle(c.ci(), "coefficient"), "lo", "hi");
+  auto row = [&](const char* test, double v, double p, bool has, const v1::Interval& in) {
+    std::vector<Cell> cells = {TextCell(test), NumCell(v, 3), NumCell(p, 4), IntCell(c.n())};
+    if (intervals) {
+      if (has) {
+        for (Cell& cell : IntervalCells(NumCell(in.lo(), 3), NumCell(in.hi(), 3))) {
+          cells.push_back(std::move(cell));
+        }
+      } else {
+        cells.insert(cells.end(), {TextCell(""), TextCell(""), TextCell("")});
+      }
+    }
+    t.AddRow(std::move(cells));
+  };
+  row("Pearson r", c.pearson_r(), c.pearson_p(), c.has_pearson_r_ci(), c.pearson_r_ci());
+  row("Spearman rho", c.spearman_rho(), c.spearman_p(), c.has_spearman_rho_ci(),
+      c.spearman_rho_ci());
   return t;
 }
 

@@ -119,6 +119,17 @@ json CurveJson(const v1::CumulativeCurve& curve) {
   return out;
 }
 
+namespace {
+
+// j[key] = [lo, hi] when the message has that interval.
+template <typename Message>
+void AddInterval(const Message& m, bool (Message::*has)() const, const v1::Interval& in,
+                 const char* key, json* j) {
+  if ((m.*has)()) (*j)[key] = {in.lo(), in.hi()};
+}
+
+}  // namespace
+
 json ThresholdsJson(const v1::ThresholdTable& t) {
   json rows = json::array();
   for (const v1::ThresholdRow& r : t.rows()) {
@@ -155,22 +166,51 @@ json StatsJson(const v1::DistributionStats& s) {
     out["n_significant"] = s.n_significant();
     out["ci"] = s.ci();
   }
+  AddInterval(s, &v1::DistributionStats::has_under_1pct_ci, s.under_1pct_ci(), "under_1pct_ci", &out);
+  AddInterval(s, &v1::DistributionStats::has_under_10pct_ci, s.under_10pct_ci(), "under_10pct_ci",
+              &out);
+  AddInterval(s, &v1::DistributionStats::has_improved_ci, s.improved_ci(), "improved_ci", &out);
+  AddInterval(s, &v1::DistributionStats::has_mean_delta_ci, s.mean_delta_ci(), "mean_delta_ci",
+              &out);
+  AddInterval(s, &v1::DistributionStats::has_median_delta_ci, s.median_delta_ci(),
+              "median_delta_ci", &out);
+  AddInterval(s, &v1::DistributionStats::has_mean_abs_delta_ci, s.mean_abs_delta_ci(),
+              "mean_abs_delta_ci", &out);
+  AddInterval(s, &v1::DistributionStats::has_max_delta_ci, s.max_delta_ci(), "max_delta_ci", &out);
+  AddInterval(s, &v1::DistributionStats::has_zipf_alpha_ci, s.zipf_alpha_ci(), "zipf_alpha_ci",
+              &out);
+  if (s.bootstrap() > 0) {
+    out["bootstrap"] = s.bootstrap();
+    out["seed"] = s.seed();
+  }
   return out;
 }
 
 json LayersJson(const v1::LayerTable& layers) {
   json rows = json::array();
   for (const v1::LayerRow& r : layers.rows()) {
-    rows.push_back({{"layer", r.layer()}, {"mean_delta", r.mean_delta()},
-                    {"max_delta", r.max_delta()}, {"max_head", r.max_head()}});
+    json j = {{"layer", r.layer()}, {"mean_delta", r.mean_delta()},
+              {"max_delta", r.max_delta()}, {"max_head", r.max_head()}};
+    AddInterval(r, &v1::LayerRow::has_mean_delta_ci, r.mean_delta_ci(), "mean_delta_ci", &j);
+    AddInterval(r, &v1::LayerRow::has_max_delta_ci, r.max_delta_ci(), "max_delta_ci", &j);
+    rows.push_back(std::move(j));
   }
   return rows;
 }
 
 json CorrelationJson(const v1::Correlation& c) {
-  return {{"series_name", c.series_name()}, {"n", c.n()},
-          {"pearson_r", c.pearson_r()},     {"pearson_p", c.pearson_p()},
-          {"spearman_rho", c.spearman_rho()}, {"spearman_p", c.spearman_p()}};
+  json j = {{"series_name", c.series_name()}, {"n", c.n()},
+            {"pearson_r", c.pearson_r()},     {"pearson_p", c.pearson_p()},
+            {"spearman_rho", c.spearman_rho()}, {"spearman_p", c.spearman_p()}};
+  AddInterval(c, &v1::Correlation::has_pearson_r_ci, c.pearson_r_ci(), "pearson_r_ci", &j);
+  AddInterval(c, &v1::Correlation::has_spearman_rho_ci, c.spearman_rho_ci(), "spearman_rho_ci",
+              &j);
+  if (c.ci() > 0) {
+    j["ci"] = c.ci();
+    j["bootstrap"] = c.bootstrap();
+    j["seed"] = c.seed();
+  }
+  return j;
 }
 
 namespace {

@@ -217,7 +217,8 @@ grpc::Status AblationServiceImpl::GetLayerTable(grpc::ServerContext* context,
                                                 const v1::JobQuery* request,
                                                 v1::LayerTable* response) {
   return HandleRpc(*auth_, context, Role::kClient, "GetLayerTable", [&]() -> absl::Status {
-    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryLayers(*store_, request->job_id()));
+    ABLATE_ASSIGN_OR_RETURN(*response, storage::QueryLayers(*store_, request->job_id(),
+                                                                  request->uncertainty()));
     return absl::OkStatus();
   });
 }

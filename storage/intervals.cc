@@ -1,6 +1,7 @@
 #include "storage/intervals.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/analysis/bootstrap_stats.h"
 #include "storage/job_spec.h"
 
 namespace ablate::storage {
@@ -12,6 +13,11 @@ template <typename Field>
 void CopyBlocks(const std::vector<double>& blocks, Field* field) {
   field->Reserve(static_cast<int>(blocks.size()));
   for (double b : blocks) field->Add(b);
+}
+
+void SetInterval(const analysis::Interval& in, v1::Interval* out) {
+  out->set_lo(in.lo);
+  out->set_hi(in.hi);
 }
 
 template <typename Message>
@@ -111,18 +117,65 @@ absl::Status AddThresholdIntervals(const PhaseData& data, const std::vector<doub
   return absl::OkStatus();
 }
 
-absl::Status AddSignificantCount(const PhaseData& data,
-                                 const std::optional<analysis::BootstrapOptions>& options,
-                                 v1::DistributionStats* stats) {
+absl::Status AddDistributionIntervals(const PhaseData& data,
+                                      const std::optional<analysis::BootstrapOptions>& options,
+                                      v1::DistributionStats* stats) {
   if (!options.has_value() || !HasBlocks(data)) return absl::OkStatus();
-  absl::StatusOr<std::vector<analysis::HeadInterval>> intervals = analysis::HeadIntervals(
-      JobBlockSizes(data.spec), data.masks[0], absl::MakeConstSpan(data.masks).subspan(1),
-      *options);
+  const std::vector<int64_t> sizes = JobBlockSizes(data.spec);
+  const auto heads = absl::MakeConstSpan(data.masks).subspan(1);
+  absl::StatusOr<std::vector<analysis::HeadInterval>> intervals =
+      analysis::HeadIntervals(sizes, data.masks[0], heads, *options);
   if (!intervals.ok()) return intervals.status();
   int n = 0;
   for (const analysis::HeadInterval& in : *intervals) n += in.significant;
   stats->set_n_significant(n);
-  stats->set_ci(options->ci);
+  const v1::ModelShape& shape = data.spec.model().shape();
+  absl::StatusOr<analysis::DistributionIntervals> band = analysis::DistributionBand(
+      sizes, data.masks[0], heads, shape.n_layer(), shape.n_head(), *options);
+  if (!band.ok()) return band.status();
+  SetInterval(band->under_1pct, stats->mutable_under_1pct_ci());
+  SetInterval(band->under_10pct, stats->mutable_under_10pct_ci());
+  SetInterval(band->improved, stats->mutable_improved_ci());
+  SetInterval(band->mean_delta, stats->mutable_mean_delta_ci());
+  SetInterval(band->median_delta, stats->mutable_median_delta_ci());
+  SetInterval(band->max_delta, stats->mutable_max_delta_ci());
+  SetInterval(band->mean_abs_delta, stats->mutable_mean_abs_delta_ci());
+  if (band->zipf_alpha.has_value()) SetInterval(*band->zipf_alpha, stats->mutable_zipf_alpha_ci());
+  SetSettings(*options, stats);
+  return absl::OkStatus();
+}
+
+absl::Status AddLayerIntervals(const PhaseData& data,
+                               const std::optional<analysis::BootstrapOptions>& options,
+                               v1::LayerTable* table) {
+  if (!options.has_value() || !HasBlocks(data)) return absl::OkStatus();
+  const v1::ModelShape& shape = data.spec.model().shape();
+  absl::StatusOr<analysis::DistributionIntervals> band = analysis::DistributionBand(
+      JobBlockSizes(data.spec), data.masks[0], absl::MakeConstSpan(data.masks).subspan(1),
+      shape.n_layer(), shape.n_head(), *options);
+  if (!band.ok()) return band.status();
+  for (int l = 0; l < table->rows_size() && l < static_cast<int>(band->layer_mean.size()); ++l) {
+    SetInterval(band->layer_mean[l], table->mutable_rows(l)->mutable_mean_delta_ci());
+    SetInterval(band->layer_max[l], table->mutable_rows(l)->mutable_max_delta_ci());
+  }
+  SetSettings(*options, table);
+  return absl::OkStatus();
+}
+
+absl::Status AddCorrelationIntervals(const PhaseData& data, const std::vector<double>& series,
+                                     const std::optional<analysis::BootstrapOptions>& options,
+                                     v1::Correlation* correlation) {
+  if (!options.has_value() || !HasBlocks(data)) return absl::OkStatus();
+  const v1::ModelShape& shape = data.spec.model().shape();
+  absl::StatusOr<analysis::CorrelationIntervals> band = analysis::CorrelationBand(
+      JobBlockSizes(data.spec), data.masks[0], absl::MakeConstSpan(data.masks).subspan(1),
+      shape.n_layer(), shape.n_head(), series, *options);
+  if (!band.ok()) return band.status();
+  if (band->pearson.has_value()) SetInterval(*band->pearson, correlation->mutable_pearson_r_ci());
+  if (band->spearman.has_value()) {
+    SetInterval(*band->spearman, correlation->mutable_spearman_rho_ci());
+  }
+  SetSettings(*options, correlation);
   return absl::OkStatus();
 }
 

@@ -1,6 +1,6 @@
 // Per-block NLL and bootstrap intervals (proto/analysis/bootstrap.h) added to the query
 // replies: the glue between stored phases and the HeadTable / CumulativeCurve /
-// ThresholdTable / DistributionStats messages. Used by storage/queries.cc only.
+// ThresholdTable / DistributionStats / LayerTable / Correlation messages. Used by storage/queries.cc only.
 //
 // A phase has blocks when every mask carries one block NLL per block of the job's chunking
 // (storage::JobBlockSizes); results from workers older than blocks leave a phase without them,
@@ -44,10 +44,20 @@ absl::Status AddThresholdIntervals(const PhaseData& data, const std::vector<doub
                                    const std::optional<analysis::BootstrapOptions>& options,
                                    ablate::v1::ThresholdTable* table);
 
-// n_significant and ci.
-absl::Status AddSignificantCount(const PhaseData& data,
-                                 const std::optional<analysis::BootstrapOptions>& options,
-                                 ablate::v1::DistributionStats* stats);
+// n_significant, the interval of every statistic, and the settings.
+absl::Status AddDistributionIntervals(const PhaseData& data,
+                                      const std::optional<analysis::BootstrapOptions>& options,
+                                      ablate::v1::DistributionStats* stats);
+
+// The mean and max intervals of every layer row (rows in layer order) and the settings.
+absl::Status AddLayerIntervals(const PhaseData& data,
+                               const std::optional<analysis::BootstrapOptions>& options,
+                               ablate::v1::LayerTable* table);
+
+// The intervals of r and rho for `series` (one value per layer) and the settings.
+absl::Status AddCorrelationIntervals(const PhaseData& data, const std::vector<double>& series,
+                                     const std::optional<analysis::BootstrapOptions>& options,
+                                     ablate::v1::Correlation* correlation);
 
 }  // namespace ablate::storage
 

@@ -146,11 +146,13 @@ absl::StatusOr<v1::DistributionStats> QueryDistribution(Store& store, absl::stri
     out.mutable_zipf()->set_r2(stats.zipf->r2);
     out.mutable_zipf()->set_n_points(stats.zipf->n_points);
   }
-  ABLATE_RETURN_IF_ERROR(AddSignificantCount(ind.data, options, &out));
+  ABLATE_RETURN_IF_ERROR(AddDistributionIntervals(ind.data, options, &out));
   return out;
 }
 
-absl::StatusOr<v1::LayerTable> QueryLayers(Store& store, absl::string_view job_id) {
+absl::StatusOr<v1::LayerTable> QueryLayers(Store& store, absl::string_view job_id,
+                                           const v1::Uncertainty& uncertainty) {
+  ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(uncertainty));
   ABLATE_ASSIGN_OR_RETURN(Individual ind, LoadIndividual(store, job_id));
   ABLATE_ASSIGN_OR_RETURN(
       std::vector<analysis::LayerStats> layers,
@@ -163,11 +165,13 @@ absl::StatusOr<v1::LayerTable> QueryLayers(Store& store, absl::string_view job_i
     row->set_max_delta(layer.max_delta);
     row->set_max_head(layer.max_head);
   }
+  ABLATE_RETURN_IF_ERROR(AddLayerIntervals(ind.data, options, &out));
   return out;
 }
 
 absl::StatusOr<v1::Correlation> QueryCorrelation(Store& store,
                                                  const v1::CorrelationRequest& request) {
+  ABLATE_ASSIGN_OR_RETURN(auto options, ResolveUncertainty(request.uncertainty()));
   ABLATE_ASSIGN_OR_RETURN(Individual ind, LoadIndividual(store, request.job_id()));
   const int n_layer = ind.data.spec.model().shape().n_layer();
   if (request.series_size() != n_layer) {
@@ -190,6 +194,7 @@ absl::StatusOr<v1::Correlation> QueryCorrelation(Store& store,
   out.set_spearman_rho(spearman->coefficient);
   out.set_spearman_p(spearman->p_value);
   out.set_series_name(request.series_name());
+  ABLATE_RETURN_IF_ERROR(AddCorrelationIntervals(ind.data, series, options, &out));
   return out;
 }
 

@@ -32,7 +32,9 @@ absl::StatusOr<ablate::v1::ThresholdTable> QueryThresholds(
 absl::StatusOr<ablate::v1::DistributionStats> QueryDistribution(
     Store& store, absl::string_view job_id,
     const ablate::v1::Uncertainty& uncertainty = ablate::v1::Uncertainty::default_instance());
-absl::StatusOr<ablate::v1::LayerTable> QueryLayers(Store& store, absl::string_view job_id);
+absl::StatusOr<ablate::v1::LayerTable> QueryLayers(
+    Store& store, absl::string_view job_id,
+    const ablate::v1::Uncertainty& uncertainty = ablate::v1::Uncertainty::default_instance());
 // Per-layer mean delta against request.series (one value per layer).
 absl::StatusOr<ablate::v1::Correlation> QueryCorrelation(
     Store& store, const ablate::v1::CorrelationRequest& request);

@@ -160,6 +160,7 @@ grpc::Status UncertaintyParams(const httplib::Request& req, v1::Uncertainty* out
 // The job of the path with the request's uncertainty parameters.
 grpc::Status Query(const httplib::Request& req, v1::JobQuery* q) {
   q->set_job_id(req.matches[1].str());
+  q->mutable_uncertainty()->set_omit_blocks(true);  // The JSON views show no blocks.
   return UncertaintyParams(req, q->mutable_uncertainty());
 }
 
@@ -258,7 +259,7 @@ grpc::Status Layers(const httplib::Request& req, Stub& stub, json* body) {
   std::vector<double> series;
   if (grpc::Status st = NumbersParam(req, "series", &series); !st.ok()) return st;
   v1::JobQuery query;
-  query.set_job_id(req.matches[1].str());
+  if (grpc::Status st = Query(req, &query); !st.ok()) return st;
   v1::LayerTable layers;
   if (grpc::Status st = CallRpc(stub, &Stub::GetLayerTable, req, query, &layers);
       !st.ok()) {
@@ -272,6 +273,7 @@ grpc::Status Layers(const httplib::Request& req, Stub& stub, json* body) {
       req.has_param("series_name") ? req.get_param_value("series_name") : "series";
   request.set_series_name(name);
   for (double v : series) request.add_series(v);
+  *request.mutable_uncertainty() = query.uncertainty();
   v1::Correlation corr;
   if (grpc::Status st = CallRpc(stub, &Stub::GetCorrelation, req, request, &corr); !st.ok()) {
     return st;

@@ -124,6 +124,11 @@ async function jobPage(page) {
   const markers = await page.$$('svg.curve-figure line.threshold');
   check(markers.length >= thr.rows.length, `${markers.length} threshold lines for ` +
         `${thr.rows.length} ratios (max heads ${thr.rows.map((r) => r.max_heads).join('/')})`);
+  const stats = await api(`/api/jobs/${FINISHED}/stats`);
+  const statsText = await page.$eval('#results', (e) => e.textContent);
+  const meanCi = stats.mean_delta_ci.map((v) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(2)}%`);
+  check(statsText.includes('95% interval') && statsText.includes(`${meanCi[0]} .. ${meanCi[1]}`),
+        `10B and 10D show intervals (mean dPPL ${meanCi.join(' .. ')})`);
   const bars = await page.$$('svg.layer-bars rect.bar');
   check(bars.length === heads.n_layer, `layer bars: ${bars.length} mean bars`);
   const tables = await page.$$eval('#results h2', (els) => els.map((e) => e.textContent));

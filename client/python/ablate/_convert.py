@@ -141,19 +141,43 @@ def stats_frame(s):
            "zipf_n_points": s.zipf.n_points}
     if _has(s, "n_significant") and s.HasField("n_significant"):
         row["n_significant"] = s.n_significant
-    return pd.DataFrame([row])
+    for name in ("under_1pct", "under_10pct", "improved", "mean_delta", "median_delta",
+                 "mean_abs_delta", "max_delta", "zipf_alpha"):
+        _interval(s, name + "_ci", name, row)
+    df = pd.DataFrame([row])
+    if _has(s, "bootstrap") and s.bootstrap:
+        df.attrs.update(ci=s.ci, bootstrap=s.bootstrap, seed=s.seed)
+    return df
+
+
+def _interval(msg, field, prefix, row):
+    """row[prefix_lo], row[prefix_hi] from the Interval `field` when the server set it."""
+    if _has(msg, field) and msg.HasField(field):
+        value = getattr(msg, field)
+        row[prefix + "_lo"], row[prefix + "_hi"] = value.lo, value.hi
 
 
 def correlation_dict(c):
-    return {"series_name": c.series_name, "n": c.n, "pearson_r": c.pearson_r,
-            "pearson_p": c.pearson_p, "spearman_rho": c.spearman_rho,
-            "spearman_p": c.spearman_p}
+    out = {"series_name": c.series_name, "n": c.n, "pearson_r": c.pearson_r,
+           "pearson_p": c.pearson_p, "spearman_rho": c.spearman_rho,
+           "spearman_p": c.spearman_p}
+    _interval(c, "pearson_r_ci", "pearson_r", out)
+    _interval(c, "spearman_rho_ci", "spearman_rho", out)
+    return out
 
 
 def layers_frame(layers):
-    return pd.DataFrame([{"layer": r.layer, "mean_delta": r.mean_delta,
-                          "max_delta": r.max_delta, "max_head": r.max_head}
-                         for r in layers.rows])
+    rows = []
+    for r in layers.rows:
+        row = {"layer": r.layer, "mean_delta": r.mean_delta, "max_delta": r.max_delta,
+               "max_head": r.max_head}
+        _interval(r, "mean_delta_ci", "mean_delta", row)
+        _interval(r, "max_delta_ci", "max_delta", row)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if _has(layers, "ci") and layers.ci:
+        df.attrs.update(ci=layers.ci, bootstrap=layers.bootstrap, seed=layers.seed)
+    return df
 
 
 def compare_frame(cmp):

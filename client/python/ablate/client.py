@@ -217,7 +217,7 @@ class Client:
         return result
 
     # ----- results -----
-    # heads, curve, thresholds and stats take the bootstrap settings: ci (interval level,
+    # heads, curve, thresholds, stats and layers take the bootstrap settings: ci (interval level,
     # default 0.95), bootstrap (resamples, default 10000; -1 = no intervals), seed (default:
     # the documented one). See "Definitions" in the repository's README.
 
@@ -241,18 +241,22 @@ class Client:
         return cv.thresholds_frame(self._call("GetThresholds", request))
 
     def stats(self, job, ci=None, bootstrap=None, seed=None):
-        """10B: one row of distribution statistics and the Zipf fit (n_significant)."""
+        """10B: one row of distribution statistics and the Zipf fit (n_significant, and
+        <statistic>_lo/_hi: the bootstrap interval of each)."""
         return cv.stats_frame(self._call("GetDistribution", pb.JobQuery(
             job_id=job, uncertainty=_uncertainty(ci, bootstrap, seed))))
 
-    def layers(self, job, series=None, series_name="series"):
-        """10D: per-layer mean / max delta. With `series` (one number per layer), adds a
-        `series` column and the Pearson / Spearman correlation in df.attrs['correlation']."""
-        df = cv.layers_frame(self._call("GetLayerTable", pb.JobQuery(job_id=job)))
+    def layers(self, job, series=None, series_name="series", ci=None, bootstrap=None,
+               seed=None):
+        """10D: per-layer mean / max delta (mean_delta_lo/hi, max_delta_lo/hi). With `series`
+        (one number per layer), adds a `series` column and the Pearson / Spearman correlation
+        (with pearson_r_lo/hi, spearman_rho_lo/hi) in df.attrs['correlation']."""
+        u = _uncertainty(ci, bootstrap, seed)
+        df = cv.layers_frame(self._call("GetLayerTable", pb.JobQuery(job_id=job, uncertainty=u)))
         if series is not None:
             values = [float(v) for v in series]
             corr = self._call("GetCorrelation", pb.CorrelationRequest(
-                job_id=job, series=values, series_name=series_name))
+                job_id=job, series=values, series_name=series_name, uncertainty=u))
             df["series"] = values
             df.attrs["correlation"] = cv.correlation_dict(corr)
         return df

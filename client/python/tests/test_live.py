@@ -198,6 +198,56 @@ class LiveTest(unittest.TestCase):
                              or (deltas[g][b] == deltas[h][b] and g < h))
                      for b in range(resamples)]
             self.assertEqual((row.rank_lo, row.rank_hi), Bootstrap.interval(ranks, level))
+        # 10B and 10D statistics and the correlation, recomputed on every resample.
+        n_layer = heads.attrs["n_layer"]
+        series = [4.0, 1.0, 3.0, 2.0]
+        per_b = {k: [] for k in ("mean_delta", "median_delta", "mean_abs_delta", "max_delta",
+                                 "under_1pct", "under_10pct", "improved")}
+        layer_mean = [[] for _ in range(n_layer)]
+        layer_max = [[] for _ in range(n_layer)]
+        pearson = []
+        for b in range(resamples):
+            d = [deltas[h][b] for h in range(len(deltas))]
+            s = sorted(d)
+            n = len(d)
+            per_b["mean_delta"].append(sum(d) / n)
+            per_b["median_delta"].append((s[n // 2 - 1] + s[n // 2]) / 2)
+            per_b["mean_abs_delta"].append(sum(abs(v) for v in d) / n)
+            per_b["max_delta"].append(s[-1])
+            per_b["under_1pct"].append(sum(abs(v) < 0.01 for v in d))
+            per_b["under_10pct"].append(sum(abs(v) < 0.10 for v in d))
+            per_b["improved"].append(sum(v < 0 for v in d))
+            per_layer = [d[l * n // n_layer:(l + 1) * n // n_layer] for l in range(n_layer)]
+            means = [sum(x) / len(x) for x in per_layer]
+            for l in range(n_layer):
+                layer_mean[l].append(means[l])
+                layer_max[l].append(max(per_layer[l]))
+            mx, my = sum(means) / n_layer, sum(series) / n_layer
+            sxy = sum((a - mx) * (c - my) for a, c in zip(means, series))
+            sxx = sum((a - mx) ** 2 for a in means)
+            syy = sum((c - my) ** 2 for c in series)
+            pearson.append(sxy / math.sqrt(sxx * syy))
+        stats = self.client.stats(self.zero, ci=level, bootstrap=resamples, seed=seed).iloc[0]
+        for name, values in per_b.items():
+            lo, hi = Bootstrap.interval(values, level)
+            self.assertAlmostEqual(stats[name + "_lo"], lo, delta=1e-12, msg=name)
+            self.assertAlmostEqual(stats[name + "_hi"], hi, delta=1e-12, msg=name)
+        self.assertLessEqual(stats.zipf_alpha_lo, stats.zipf_alpha_hi)
+        layers = self.client.layers(self.zero, series=series, ci=level, bootstrap=resamples,
+                                    seed=seed)
+        for l in range(n_layer):
+            self.assertAlmostEqual(layers.mean_delta_lo[l],
+                                   Bootstrap.interval(layer_mean[l], level)[0], delta=1e-12)
+            self.assertAlmostEqual(layers.mean_delta_hi[l],
+                                   Bootstrap.interval(layer_mean[l], level)[1], delta=1e-12)
+            self.assertAlmostEqual(layers.max_delta_hi[l],
+                                   Bootstrap.interval(layer_max[l], level)[1], delta=1e-12)
+        corr = layers.attrs["correlation"]
+        lo, hi = Bootstrap.interval(pearson, level)
+        self.assertAlmostEqual(corr["pearson_r_lo"], lo, delta=1e-9)
+        self.assertAlmostEqual(corr["pearson_r_hi"], hi, delta=1e-9)
+        self.assertLess(corr["pearson_r_lo"], corr["pearson_r"])
+
         default = self.client.heads(self.zero)
         self.assertEqual((default.attrs["ci"], default.attrs["bootstrap"]), (0.95, 10000))
         self.assertNotIn("delta_lo", self.client.heads(self.zero, bootstrap=-1).columns)

@@ -143,16 +143,41 @@ function headRows(rows) {
 
 function statsTable(s) {
   const z = s.zipf || {};
-  const rows = [['heads', s.n_heads], ['|dPPL| < 1%', s.under_1pct],
-    ['|dPPL| < 10%', s.under_10pct], ['improved (dPPL < 0)', s.improved],
-    ['mean dPPL', pct(s.mean_delta)], ['median dPPL', pct(s.median_delta)],
-    ['mean |dPPL|', pct(s.mean_abs_delta)],
-    ['max dPPL', pct(s.max_delta) + ' (' + headName(s.max_head.layer, s.max_head.head) + ')'],
-    ['Zipf alpha', z.n_points ? fixed(z.alpha, 3) : '-'],
-    ['Zipf C', z.n_points ? fixed(z.c, 3) : '-'],
-    ['Zipf R^2', z.n_points ? fixed(z.r2, 3) + ` (${z.n_points} heads)` : '-']];
-  if (s.n_significant != null) rows.push(['significant heads', s.n_significant]);
-  return table(['statistic', 'value'], rows, [0, 1]);
+  const ci = s.mean_delta_ci != null;
+  const range = (v, f) => (v ? `${f(v[0])} .. ${f(v[1])}` : '');
+  const count = (v) => String(v);
+  const rows = [['heads', s.n_heads, ''],
+    ['|dPPL| < 1%', s.under_1pct, range(s.under_1pct_ci, count)],
+    ['|dPPL| < 10%', s.under_10pct, range(s.under_10pct_ci, count)],
+    ['improved (dPPL < 0)', s.improved, range(s.improved_ci, count)],
+    ['mean dPPL', pct(s.mean_delta), range(s.mean_delta_ci, pct)],
+    ['median dPPL', pct(s.median_delta), range(s.median_delta_ci, pct)],
+    ['mean |dPPL|', pct(s.mean_abs_delta), range(s.mean_abs_delta_ci, pct)],
+    ['max dPPL', pct(s.max_delta) + ' (' + headName(s.max_head.layer, s.max_head.head) + ')',
+     range(s.max_delta_ci, pct)],
+    ['Zipf alpha', z.n_points ? fixed(z.alpha, 3) : '-', range(s.zipf_alpha_ci, (v) => fixed(v, 3))],
+    ['Zipf C', z.n_points ? fixed(z.c, 3) : '-', ''],
+    ['Zipf R^2', z.n_points ? fixed(z.r2, 3) + ` (${z.n_points} heads)` : '-', '']];
+  if (s.n_significant != null) rows.push(['significant heads', s.n_significant, '']);
+  if (!ci) return table(['statistic', 'value'], rows.map((r) => r.slice(0, 2)), [0, 1]);
+  return table(['statistic', 'value', `${Math.round(100 * s.ci)}% interval`], rows, [0, 1, 1]);
+}
+
+function layerTable(layers) {
+  const ci = layers.some((r) => r.mean_delta_ci != null);
+  const range = (v) => (v ? `${pct(v[0])} .. ${pct(v[1])}` : '-');
+  const headers = ['layer', 'mean dPPL', 'max dPPL', 'max head'];
+  if (ci) headers.splice(2, 0, 'interval');
+  if (ci) headers.splice(4, 0, 'interval');
+  const rows = layers.map((r) => {
+    const row = [r.layer, pct(r.mean_delta), pct(r.max_delta), r.max_head];
+    if (ci) {
+      row.splice(2, 0, range(r.mean_delta_ci));
+      row.splice(4, 0, range(r.max_delta_ci));
+    }
+    return row;
+  });
+  return table(headers, rows, ci ? [1, 1, 1, 1, 1, 1] : [1, 1, 1, 1]);
 }
 
 // An attribution sweep: every head estimated, the top K verified exactly. Its tables need
@@ -202,9 +227,7 @@ async function jobResults(id, job) {
             ? `; dot: the ${Math.round(100 * all.ci)}% interval of dPPL excludes 0` : '') +
         `</p></div><div>${statsTable(stats)}</div></div>`);
     out.push('<h2>10D. Layers</h2><div class="figures"><div>' + layerBarsSvg(layers.layers) +
-        '</div><div>' + table(['layer', 'mean dPPL', 'max dPPL', 'max head'],
-            layers.layers.map((r) => [r.layer, pct(r.mean_delta), pct(r.max_delta), r.max_head]),
-            [1, 1, 1, 1]) + '</div></div>');
+        '</div><div>' + layerTable(layers.layers) + '</div></div>');
   }
   if (cumulative) {
     const [curve, thr] = await Promise.all([api(q + '/curve'), api(q + '/thresholds')]);
