@@ -117,21 +117,33 @@ absl::Status AddThresholdIntervals(const PhaseData& data, const std::vector<doub
   return absl::OkStatus();
 }
 
+namespace {
+
+// The resampled ratios of every head mask (the phase's masks after the baseline, flat order),
+// computed once per query and shared by the head intervals and the summary statistics.
+absl::StatusOr<std::vector<double>> HeadRatios(const PhaseData& data,
+                                               const analysis::BootstrapOptions& options) {
+  return analysis::ResampleRatios(JobBlockSizes(data.spec), data.masks[0],
+                                  absl::MakeConstSpan(data.masks).subspan(1), options);
+}
+
+}  // namespace
+
 absl::Status AddDistributionIntervals(const PhaseData& data,
                                       const std::optional<analysis::BootstrapOptions>& options,
                                       v1::DistributionStats* stats) {
   if (!options.has_value() || !HasBlocks(data)) return absl::OkStatus();
-  const std::vector<int64_t> sizes = JobBlockSizes(data.spec);
-  const auto heads = absl::MakeConstSpan(data.masks).subspan(1);
+  absl::StatusOr<std::vector<double>> ratios = HeadRatios(data, *options);
+  if (!ratios.ok()) return ratios.status();
   absl::StatusOr<std::vector<analysis::HeadInterval>> intervals =
-      analysis::HeadIntervals(sizes, data.masks[0], heads, *options);
+      analysis::HeadIntervalsFromRatios(*ratios, data.masks.size() - 1, *options);
   if (!intervals.ok()) return intervals.status();
   int n = 0;
   for (const analysis::HeadInterval& in : *intervals) n += in.significant;
   stats->set_n_significant(n);
   const v1::ModelShape& shape = data.spec.model().shape();
-  absl::StatusOr<analysis::DistributionIntervals> band = analysis::DistributionBand(
-      sizes, data.masks[0], heads, shape.n_layer(), shape.n_head(), *options);
+  absl::StatusOr<analysis::DistributionIntervals> band =
+      analysis::DistributionBand(*ratios, shape.n_layer(), shape.n_head(), *options);
   if (!band.ok()) return band.status();
   SetInterval(band->under_1pct, stats->mutable_under_1pct_ci());
   SetInterval(band->under_10pct, stats->mutable_under_10pct_ci());
@@ -149,14 +161,15 @@ absl::Status AddLayerIntervals(const PhaseData& data,
                                const std::optional<analysis::BootstrapOptions>& options,
                                v1::LayerTable* table) {
   if (!options.has_value() || !HasBlocks(data)) return absl::OkStatus();
+  absl::StatusOr<std::vector<double>> ratios = HeadRatios(data, *options);
+  if (!ratios.ok()) return ratios.status();
   const v1::ModelShape& shape = data.spec.model().shape();
-  absl::StatusOr<analysis::DistributionIntervals> band = analysis::DistributionBand(
-      JobBlockSizes(data.spec), data.masks[0], absl::MakeConstSpan(data.masks).subspan(1),
-      shape.n_layer(), shape.n_head(), *options);
+  absl::StatusOr<analysis::LayerIntervals> band =
+      analysis::LayerBand(*ratios, shape.n_layer(), shape.n_head(), *options);
   if (!band.ok()) return band.status();
-  for (int l = 0; l < table->rows_size() && l < static_cast<int>(band->layer_mean.size()); ++l) {
-    SetInterval(band->layer_mean[l], table->mutable_rows(l)->mutable_mean_delta_ci());
-    SetInterval(band->layer_max[l], table->mutable_rows(l)->mutable_max_delta_ci());
+  for (int l = 0; l < table->rows_size() && l < static_cast<int>(band->mean.size()); ++l) {
+    SetInterval(band->mean[l], table->mutable_rows(l)->mutable_mean_delta_ci());
+    SetInterval(band->max[l], table->mutable_rows(l)->mutable_max_delta_ci());
   }
   SetSettings(*options, table);
   return absl::OkStatus();
@@ -166,10 +179,11 @@ absl::Status AddCorrelationIntervals(const PhaseData& data, const std::vector<do
                                      const std::optional<analysis::BootstrapOptions>& options,
                                      v1::Correlation* correlation) {
   if (!options.has_value() || !HasBlocks(data)) return absl::OkStatus();
+  absl::StatusOr<std::vector<double>> ratios = HeadRatios(data, *options);
+  if (!ratios.ok()) return ratios.status();
   const v1::ModelShape& shape = data.spec.model().shape();
   absl::StatusOr<analysis::CorrelationIntervals> band = analysis::CorrelationBand(
-      JobBlockSizes(data.spec), data.masks[0], absl::MakeConstSpan(data.masks).subspan(1),
-      shape.n_layer(), shape.n_head(), series, *options);
+      *ratios, shape.n_layer(), shape.n_head(), series, *options);
   if (!band.ok()) return band.status();
   if (band->pearson.has_value()) SetInterval(*band->pearson, correlation->mutable_pearson_r_ci());
   if (band->spearman.has_value()) {

@@ -67,7 +67,7 @@ void DrawCounts(SplitMix64& rng, std::vector<int64_t>& counts) {
 
 // Percentile interval of column m of a row-major [B x width] matrix.
 template <typename T>
-Interval ColumnInterval(const std::vector<T>& matrix, size_t width, size_t m, double ci,
+Interval ColumnInterval(absl::Span<const T> matrix, size_t width, size_t m, double ci,
                         std::vector<double>& scratch) {
   scratch.clear();
   for (size_t i = m; i < matrix.size(); i += width) scratch.push_back(matrix[i]);
@@ -178,13 +178,25 @@ absl::StatusOr<std::vector<HeadInterval>> HeadIntervals(absl::Span<const int64_t
   absl::StatusOr<std::vector<double>> ratios =
       ResampleRatios(block_tokens, baseline, heads, options);
   if (!ratios.ok()) return ratios.status();
-  const size_t width = heads.size();
+  return HeadIntervalsFromRatios(*ratios, heads.size(), options);
+}
+
+absl::StatusOr<std::vector<HeadInterval>> HeadIntervalsFromRatios(absl::Span<const double> ratios,
+                                                                  size_t n_heads,
+                                                                  const BootstrapOptions& options) {
+  if (n_heads == 0) return absl::InvalidArgumentError("no heads");
+  if (ratios.size() != static_cast<size_t>(options.resamples) * n_heads) {
+    return absl::InvalidArgumentError(absl::StrCat("expected ", options.resamples, " x ",
+                                                   n_heads, " resampled ratios, got ",
+                                                   ratios.size()));
+  }
+  const size_t width = n_heads;
   // Ranks within each resample (larger ratio first, ties by flat index), counted per head:
   // hist[m * width + r - 1] = resamples in which head m has rank r.
   std::vector<int> hist(width * width, 0);
   std::vector<std::pair<double, int>> order(width);  // (-ratio, index): ascending = rank order
-  for (size_t b = 0; b * width < ratios->size(); ++b) {
-    const double* row = &(*ratios)[b * width];
+  for (size_t b = 0; b * width < ratios.size(); ++b) {
+    const double* row = &ratios[b * width];
     for (size_t m = 0; m < width; ++m) order[m] = {-row[m], static_cast<int>(m)};
     std::sort(order.begin(), order.end());
     for (size_t r = 0; r < width; ++r) ++hist[order[r].second * width + r];
@@ -192,7 +204,7 @@ absl::StatusOr<std::vector<HeadInterval>> HeadIntervals(absl::Span<const int64_t
   std::vector<HeadInterval> out(width);
   std::vector<double> scratch;
   for (size_t m = 0; m < width; ++m) {
-    const Interval ratio = ColumnInterval(*ratios, width, m, options.ci, scratch);
+    const Interval ratio = ColumnInterval<double>(ratios, width, m, options.ci, scratch);
     const auto [rank_lo, rank_hi] = HistogramInterval(&hist[m * width], width, options);
     HeadInterval& h = out[m];
     h.delta_lo = ratio.lo - 1.0;
@@ -237,10 +249,11 @@ absl::StatusOr<CurveIntervals> CurveBand(absl::Span<const int64_t> block_tokens,
   CurveIntervals out;
   std::vector<double> scratch;
   for (size_t m = 0; m < width; ++m) {
-    out.ratio.push_back(ColumnInterval(*curve, width, m, options.ci, scratch));
+    out.ratio.push_back(ColumnInterval<double>(*curve, width, m, options.ci, scratch));
   }
   for (size_t r = 0; r < ratios.size(); ++r) {
-    out.max_heads.push_back(ColumnInterval(removable, ratios.size(), r, options.ci, scratch));
+    out.max_heads.push_back(
+        ColumnInterval<int>(removable, ratios.size(), r, options.ci, scratch));
   }
   return out;
 }

@@ -96,6 +96,13 @@ absl::StatusOr<std::vector<HeadInterval>> HeadIntervals(absl::Span<const int64_t
                                                         absl::Span<const MaskNll> heads,
                                                         const BootstrapOptions& options);
 
+// The same from `ratios`, what ResampleRatios returned for `n_heads` head masks with these
+// options, so that other statistics (bootstrap_stats.h) can share the draws without
+// resampling again. Errors: no heads, ratios not options.resamples x n_heads.
+absl::StatusOr<std::vector<HeadInterval>> HeadIntervalsFromRatios(absl::Span<const double> ratios,
+                                                                  size_t n_heads,
+                                                                  const BootstrapOptions& options);
+
 struct CurveIntervals {
   std::vector<Interval> ratio;  // Band of ppl(k) / baseline for every point k (order fixed).
   // Interval of max heads removable (MaxHeadsRemovable on each resample's ratios) per ratio,

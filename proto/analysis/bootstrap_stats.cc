@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/analysis/correlation.h"
 #include "proto/analysis/distribution.h"
+#include "proto/analysis/tables.h"
 
 namespace ablate::analysis {
 namespace {
@@ -13,25 +14,26 @@ using ResampleFn = std::function<absl::Status(const std::vector<HeadResult>&)>;
 
 // Calls `fn` with every resample's head table (flat order; ppl = the resampled ratio, delta =
 // ratio - 1), resample 0 first.
-absl::Status ForEachResample(absl::Span<const int64_t> block_tokens, const MaskNll& baseline,
-                             absl::Span<const MaskNll> heads, int n_layer, int n_head,
+absl::Status ForEachResample(absl::Span<const double> ratios, int n_layer, int n_head,
                              const BootstrapOptions& options, const ResampleFn& fn) {
-  if (n_layer < 1 || n_head < 1 ||
-      heads.size() != static_cast<size_t>(n_layer) * static_cast<size_t>(n_head)) {
-    return absl::InvalidArgumentError(absl::StrCat("expected ", n_layer, " x ", n_head,
-                                                   " heads, got ", heads.size()));
+  if (n_layer < 1 || n_head < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected at least 1 x 1 heads, got ", n_layer, " x ", n_head));
   }
-  absl::StatusOr<std::vector<double>> ratios =
-      ResampleRatios(block_tokens, baseline, heads, options);
-  if (!ratios.ok()) return ratios.status();
-  std::vector<HeadResult> table(heads.size());
-  for (size_t m = 0; m < heads.size(); ++m) {
+  const size_t n_heads = static_cast<size_t>(n_layer) * static_cast<size_t>(n_head);
+  if (ratios.size() != static_cast<size_t>(options.resamples) * n_heads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected ", options.resamples, " resamples of ", n_layer, " x ", n_head,
+                     " heads, got ", ratios.size(), " ratios"));
+  }
+  std::vector<HeadResult> table(n_heads);
+  for (size_t m = 0; m < n_heads; ++m) {
     table[m].layer = static_cast<int>(m) / n_head;
     table[m].head = static_cast<int>(m) % n_head;
   }
   for (size_t b = 0; b < static_cast<size_t>(options.resamples); ++b) {
-    const double* row = &(*ratios)[b * heads.size()];
-    for (size_t m = 0; m < heads.size(); ++m) {
+    const double* row = &ratios[b * n_heads];
+    for (size_t m = 0; m < n_heads; ++m) {
       table[m].ppl = row[m];
       table[m].delta = row[m] - 1.0;
     }
@@ -40,7 +42,7 @@ absl::Status ForEachResample(absl::Span<const int64_t> block_tokens, const MaskN
   return absl::OkStatus();
 }
 
-// Per-resample values of one statistic; nullopt-able ones track whether any resample lacked it.
+// Per-resample values of one statistic; `complete` is false once a resample lacked it.
 struct Column {
   std::vector<double> values;
   bool complete = true;
@@ -55,15 +57,12 @@ struct Column {
 
 }  // namespace
 
-absl::StatusOr<DistributionIntervals> DistributionBand(absl::Span<const int64_t> block_tokens,
-                                                       const MaskNll& baseline,
-                                                       absl::Span<const MaskNll> heads,
+absl::StatusOr<DistributionIntervals> DistributionBand(absl::Span<const double> ratios,
                                                        int n_layer, int n_head,
                                                        const BootstrapOptions& options) {
   Column under_1pct, under_10pct, improved, mean, median, mean_abs, max, alpha;
-  std::vector<Column> layer_mean(n_layer > 0 ? n_layer : 0), layer_max(layer_mean.size());
   absl::Status status = ForEachResample(
-      block_tokens, baseline, heads, n_layer, n_head, options,
+      ratios, n_layer, n_head, options,
       [&](const std::vector<HeadResult>& table) -> absl::Status {
         absl::StatusOr<DistributionStats> d = ComputeDistribution(table);
         if (!d.ok()) return d.status();
@@ -79,12 +78,6 @@ absl::StatusOr<DistributionIntervals> DistributionBand(absl::Span<const int64_t>
         } else {
           alpha.Missing();
         }
-        absl::StatusOr<std::vector<LayerStats>> layers = ComputeLayerStats(table, n_layer);
-        if (!layers.ok()) return layers.status();
-        for (const LayerStats& l : *layers) {
-          layer_mean[l.layer].Add(l.mean_delta);
-          layer_max[l.layer].Add(l.max_delta);
-        }
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
@@ -98,16 +91,33 @@ absl::StatusOr<DistributionIntervals> DistributionBand(absl::Span<const int64_t>
   out.mean_abs_delta = mean_abs.Get(ci);
   out.max_delta = max.Get(ci);
   out.zipf_alpha = alpha.GetIfComplete(ci);
-  for (size_t l = 0; l < layer_mean.size(); ++l) {
-    out.layer_mean.push_back(layer_mean[l].Get(ci));
-    out.layer_max.push_back(layer_max[l].Get(ci));
+  return out;
+}
+
+absl::StatusOr<LayerIntervals> LayerBand(absl::Span<const double> ratios, int n_layer,
+                                         int n_head, const BootstrapOptions& options) {
+  std::vector<Column> mean(n_layer > 0 ? n_layer : 0), max(mean.size());
+  absl::Status status = ForEachResample(
+      ratios, n_layer, n_head, options,
+      [&](const std::vector<HeadResult>& table) -> absl::Status {
+        absl::StatusOr<std::vector<LayerStats>> layers = ComputeLayerStats(table, n_layer);
+        if (!layers.ok()) return layers.status();
+        for (const LayerStats& l : *layers) {
+          mean[l.layer].Add(l.mean_delta);
+          max[l.layer].Add(l.max_delta);
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  LayerIntervals out;
+  for (size_t l = 0; l < mean.size(); ++l) {
+    out.mean.push_back(mean[l].Get(options.ci));
+    out.max.push_back(max[l].Get(options.ci));
   }
   return out;
 }
 
-absl::StatusOr<CorrelationIntervals> CorrelationBand(absl::Span<const int64_t> block_tokens,
-                                                     const MaskNll& baseline,
-                                                     absl::Span<const MaskNll> heads,
+absl::StatusOr<CorrelationIntervals> CorrelationBand(absl::Span<const double> ratios,
                                                      int n_layer, int n_head,
                                                      absl::Span<const double> series,
                                                      const BootstrapOptions& options) {
@@ -119,7 +129,7 @@ absl::StatusOr<CorrelationIntervals> CorrelationBand(absl::Span<const int64_t> b
   Column pearson, spearman;
   std::vector<double> means(series.size());
   absl::Status status = ForEachResample(
-      block_tokens, baseline, heads, n_layer, n_head, options,
+      ratios, n_layer, n_head, options,
       [&](const std::vector<HeadResult>& table) -> absl::Status {
         absl::StatusOr<std::vector<LayerStats>> layers = ComputeLayerStats(table, n_layer);
         if (!layers.ok()) return layers.status();

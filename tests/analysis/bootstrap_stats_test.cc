@@ -2,25 +2,18 @@
 // resample gives the same deltas (the intervals collapse onto the point estimates, computed
 // here by hand), a plain re-implementation over the same resampled ratios (means, medians,
 // counts, layer means and sorted order statistics written out here), undefined statistics,
-// and bad input.
+// and bad input. Every function takes the resampled ratios (ResampleRatios) of the heads.
 #include "proto/analysis/bootstrap_stats.h"
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/analysis/bootstrap_fixture.h"
 
 namespace ablate::analysis {
 namespace {
-
-MaskNll Mask(std::vector<double> blocks) {
-  MaskNll m;
-  for (double b : blocks) m.nll_sum += b;
-  m.block_nll = std::move(blocks);
-  return m;
-}
 
 // A head whose every block has `c` more NLL per token than the baseline: ratio_b = exp(c) on
 // every resample, whatever blocks it draws.
@@ -28,6 +21,14 @@ MaskNll Shifted(const std::vector<double>& base, const std::vector<int64_t>& tok
   std::vector<double> blocks;
   for (size_t i = 0; i < base.size(); ++i) blocks.push_back(base[i] + c * tokens[i]);
   return Mask(blocks);
+}
+
+// The resampled ratios of `heads` (what the functions under test take).
+std::vector<double> Ratios(const std::vector<int64_t>& tokens, const MaskNll& base,
+                           const std::vector<MaskNll>& heads, const BootstrapOptions& options) {
+  absl::StatusOr<std::vector<double>> r = ResampleRatios(tokens, base, heads, options);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : std::vector<double>();
 }
 
 TEST(DistributionBandTest, EqualResamplesCollapseOntoHandComputedValues) {
@@ -38,7 +39,9 @@ TEST(DistributionBandTest, EqualResamplesCollapseOntoHandComputedValues) {
   const std::vector<double> c = {0.02, -0.01, 0.2, 0.005};
   std::vector<MaskNll> heads;
   for (double v : c) heads.push_back(Shifted(base_blocks, tokens, v));
-  auto out = DistributionBand(tokens, base, heads, 2, 2, {0.95, 500, 7});
+  const BootstrapOptions opt{0.95, 500, 7};
+  const std::vector<double> ratios = Ratios(tokens, base, heads, opt);
+  auto out = DistributionBand(ratios, 2, 2, opt);
   ASSERT_TRUE(out.ok()) << out.status();
   auto expect_point = [](const Interval& in, double v, const char* what) {
     EXPECT_NEAR(in.lo, v, 1e-12) << what;
@@ -63,17 +66,19 @@ TEST(DistributionBandTest, EqualResamplesCollapseOntoHandComputedValues) {
   }
   const double slope = (4 * sxy - sx * sy) / (4 * sxx - sx * sx);
   expect_point(*out->zipf_alpha, -slope, "zipf alpha");
-  ASSERT_EQ(out->layer_mean.size(), 2u);
-  expect_point(out->layer_mean[0], (d0 + d1) / 2, "layer 0 mean");
-  expect_point(out->layer_mean[1], (d2 + d3) / 2, "layer 1 mean");
-  expect_point(out->layer_max[0], d0, "layer 0 max");
-  expect_point(out->layer_max[1], d2, "layer 1 max");
+  auto layers = LayerBand(ratios, 2, 2, opt);
+  ASSERT_TRUE(layers.ok()) << layers.status();
+  ASSERT_EQ(layers->mean.size(), 2u);
+  expect_point(layers->mean[0], (d0 + d1) / 2, "layer 0 mean");
+  expect_point(layers->mean[1], (d2 + d3) / 2, "layer 1 mean");
+  expect_point(layers->max[0], d0, "layer 0 max");
+  expect_point(layers->max[1], d2, "layer 1 max");
 
   // Correlation (3 layers x 1 head) of the layer means e^c - 1 with the series 1, 3, 2.
   std::vector<MaskNll> three;
   const std::vector<double> cl = {0.01, 0.03, 0.02}, series = {1.0, 3.0, 2.0};
   for (double v : cl) three.push_back(Shifted(base_blocks, tokens, v));
-  auto corr = CorrelationBand(tokens, base, three, 3, 1, series, {0.95, 500, 7});
+  auto corr = CorrelationBand(Ratios(tokens, base, three, opt), 3, 1, series, opt);
   ASSERT_TRUE(corr.ok()) << corr.status();
   ASSERT_TRUE(corr->pearson.has_value() && corr->spearman.has_value());
   double mx = 0, cxy = 0, cxx = 0, cyy = 0;
@@ -86,45 +91,11 @@ TEST(DistributionBandTest, EqualResamplesCollapseOntoHandComputedValues) {
   expect_point(*corr->spearman, 1.0, "spearman: the same order");
 }
 
-struct Fixture {
-  std::vector<int64_t> tokens;
-  MaskNll base;
-  std::vector<MaskNll> heads;
-};
-
-Fixture Random(int n_blocks, int n_heads, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> nll(2.0, 6.0), effect(-0.3, 0.6);
-  Fixture f;
-  std::vector<double> base;
-  for (int i = 0; i < n_blocks; ++i) {
-    f.tokens.push_back(16 + static_cast<int64_t>(gen() % 49));
-    base.push_back(nll(gen) * f.tokens.back());
-  }
-  f.base = Mask(base);
-  for (int h = 0; h < n_heads; ++h) {
-    const double scale = effect(gen) * (h % 3 == 0 ? 1.0 : 0.05);
-    std::vector<double> blocks;
-    for (int i = 0; i < n_blocks; ++i) {
-      blocks.push_back(base[i] + scale * f.tokens[i] * (0.5 + nll(gen) / 6.0));
-    }
-    f.heads.push_back(Mask(blocks));
-  }
-  return f;
-}
-
-// [k-th smallest, k-th largest], k = max(1, floor(B (1 - ci) / 2)).
-std::pair<double, double> Sorted(std::vector<double> v, double ci) {
-  std::sort(v.begin(), v.end());
-  const size_t k = std::max<size_t>(1, static_cast<size_t>(std::floor(v.size() * (1 - ci) / 2 + 1e-9)));
-  return {v[k - 1], v[v.size() - k]};
-}
-
 TEST(DistributionBandTest, MatchesPlainStatisticsOverTheSameResamples) {
   const int n_layer = 3, n_head = 4, n = n_layer * n_head;
   const Fixture f = Random(10, n, 5);
   const BootstrapOptions opt{0.9, 3000, 42};
-  auto ratios = ResampleRatios(f.tokens, f.base, f.heads, opt);
+  auto ratios = ResampleRatios(f.tokens, f.base, f.masks, opt);
   ASSERT_TRUE(ratios.ok());
   std::vector<double> mean, median, under1, improved, max;
   std::vector<std::vector<double>> layer_mean(n_layer);
@@ -156,10 +127,12 @@ TEST(DistributionBandTest, MatchesPlainStatisticsOverTheSameResamples) {
     }
     pearson.push_back(sxy / std::sqrt(sxx * syy));
   }
-  auto out = DistributionBand(f.tokens, f.base, f.heads, n_layer, n_head, opt);
+  auto out = DistributionBand(*ratios, n_layer, n_head, opt);
   ASSERT_TRUE(out.ok()) << out.status();
+  auto layers = LayerBand(*ratios, n_layer, n_head, opt);
+  ASSERT_TRUE(layers.ok()) << layers.status();
   auto expect = [&](const Interval& in, const std::vector<double>& v, const char* what) {
-    auto [lo, hi] = Sorted(v, opt.ci);
+    auto [lo, hi] = SortedInterval(v, opt.ci);
     EXPECT_NEAR(in.lo, lo, 1e-12) << what;
     EXPECT_NEAR(in.hi, hi, 1e-12) << what;
   };
@@ -168,12 +141,12 @@ TEST(DistributionBandTest, MatchesPlainStatisticsOverTheSameResamples) {
   expect(out->under_1pct, under1, "under 1%");
   expect(out->improved, improved, "improved");
   expect(out->max_delta, max, "max");
-  for (int l = 0; l < n_layer; ++l) expect(out->layer_mean[l], layer_mean[l], "layer mean");
+  for (int l = 0; l < n_layer; ++l) expect(layers->mean[l], layer_mean[l], "layer mean");
   EXPECT_LT(out->mean_delta.lo, out->mean_delta.hi);  // The resamples do differ.
-  auto corr = CorrelationBand(f.tokens, f.base, f.heads, n_layer, n_head, series, opt);
+  auto corr = CorrelationBand(*ratios, n_layer, n_head, series, opt);
   ASSERT_TRUE(corr.ok()) << corr.status();
   ASSERT_TRUE(corr->pearson.has_value());
-  auto [lo, hi] = Sorted(pearson, opt.ci);
+  auto [lo, hi] = SortedInterval(pearson, opt.ci);
   EXPECT_NEAR(corr->pearson->lo, lo, 1e-9);
   EXPECT_NEAR(corr->pearson->hi, hi, 1e-9);
 }
@@ -183,14 +156,16 @@ TEST(DistributionBandTest, UndefinedStatisticsGetNoInterval) {
   const std::vector<double> base_blocks = {20.0, 21.0, 19.5};
   // One head with no effect at all, one with an effect: a single nonzero delta, no Zipf fit.
   std::vector<MaskNll> heads = {Mask(base_blocks), Shifted(base_blocks, tokens, 0.1)};
-  auto out = DistributionBand(tokens, Mask(base_blocks), heads, 1, 2, {0.95, 200, 3});
+  const BootstrapOptions opt{0.95, 200, 3};
+  auto out = DistributionBand(Ratios(tokens, Mask(base_blocks), heads, opt), 1, 2, opt);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_FALSE(out->zipf_alpha.has_value());
   EXPECT_NEAR(out->max_delta.lo, std::exp(0.1) - 1, 1e-12);
   // Two layers with equal means on every resample: no correlation is defined.
-  std::vector<MaskNll> same = {Shifted(base_blocks, tokens, 0.1), Shifted(base_blocks, tokens, 0.1)};
-  auto corr = CorrelationBand(tokens, Mask(base_blocks), same, 2, 1, std::vector<double>{1, 2},
-                              {0.95, 200, 3});
+  std::vector<MaskNll> same = {Shifted(base_blocks, tokens, 0.1),
+                               Shifted(base_blocks, tokens, 0.1)};
+  auto corr = CorrelationBand(Ratios(tokens, Mask(base_blocks), same, opt), 2, 1,
+                              std::vector<double>{1, 2}, opt);
   ASSERT_TRUE(corr.ok()) << corr.status();
   EXPECT_FALSE(corr->pearson.has_value());
   EXPECT_FALSE(corr->spearman.has_value());
@@ -200,15 +175,20 @@ TEST(DistributionBandTest, BadInputIsAnError) {
   const std::vector<int64_t> tokens = {8, 8};
   const std::vector<double> base_blocks = {20.0, 21.0};
   std::vector<MaskNll> heads = {Mask(base_blocks), Mask(base_blocks), Mask(base_blocks)};
-  auto wrong_count = DistributionBand(tokens, Mask(base_blocks), heads, 2, 2, {0.95, 10, 1});
+  const BootstrapOptions opt{0.95, 10, 1};
+  const std::vector<double> ratios = Ratios(tokens, Mask(base_blocks), heads, opt);
+  auto wrong_count = DistributionBand(ratios, 2, 2, opt);
   EXPECT_EQ(wrong_count.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(wrong_count.status().message().find("2 x 2"), std::string::npos);
-  auto series = CorrelationBand(tokens, Mask(base_blocks), heads, 3, 1, std::vector<double>{1, 2},
-                                {0.95, 10, 1});
+  EXPECT_EQ(LayerBand(ratios, 3, 2, opt).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LayerBand(ratios, 0, 3, opt).status().code(), absl::StatusCode::kInvalidArgument);
+  auto series = CorrelationBand(ratios, 3, 1, std::vector<double>{1, 2}, opt);
   EXPECT_EQ(series.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(series.status().message().find("3 layers"), std::string::npos);
-  heads[1].block_nll.pop_back();
-  EXPECT_FALSE(DistributionBand(tokens, Mask(base_blocks), heads, 3, 1, {0.95, 10, 1}).ok());
+  EXPECT_EQ(HeadIntervalsFromRatios(ratios, 4, opt).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  heads[1].block_nll.pop_back();  // Caught where the ratios are made.
+  EXPECT_FALSE(ResampleRatios(tokens, Mask(base_blocks), heads, opt).ok());
 }
 
 }  // namespace
