@@ -40,6 +40,17 @@ std::vector<Cell> IntervalCells(Cell lo, Cell hi) {
   return {both, lo, hi};
 }
 
+// Appends an interval's three cells (AddIntervalColumns), each bound formatted by `format`, or
+// three blank cells when `in` is null (a row without an interval in a table with them).
+void AppendInterval(std::vector<Cell>* row, const v1::Interval* in,
+                    const std::function<Cell(double)>& format) {
+  if (in == nullptr) {
+    row->insert(row->end(), {TextCell(""), TextCell(""), TextCell("")});
+    return;
+  }
+  for (Cell& c : IntervalCells(format(in->lo()), format(in->hi()))) row->push_back(std::move(c));
+}
+
 std::string CiTitle(double ci, const std::string& what) {
   if (ci <= 0) return absl::StrCat(what, " CI");
   return absl::StrCat(what, " ", ExactNumber(100 * ci), "% CI");
@@ -201,13 +212,7 @@ Table StatsTable(const v1::DistributionStats& s) {
   auto add = [&](const std::string& key, Cell value, const v1::Interval* in,
                  const std::function<Cell(double)>& format) {
     std::vector<Cell> row = {TextCell(key), std::move(value)};
-    if (intervals) {
-      if (in != nullptr) {
-        for (Cell& c : IntervalCells(format(in->lo()), format(in->hi()))) row.push_back(c);
-      } else {
-        row.insert(row.end(), {TextCell(""), TextCell(""), TextCell("")});
-      }
-    }
+    if (intervals) AppendInterval(&row, in, format);
     t.AddRow(std::move(row));
   };
   auto ci_of = [](bool has, const v1::Interval& in) { return has ? &in : nullptr; };
@@ -266,11 +271,9 @@ Table LayersTable(const v1::LayerTable& layers, const std::vector<double>* serie
     std::vector<Cell> row = {IntCell(r.layer()), PercentCell(r.mean_delta(), 2),
                              PercentCell(r.max_delta(), 2), IntCell(r.max_head())};
     if (intervals) {
-      for (const v1::Interval* in : {&r.mean_delta_ci(), &r.max_delta_ci()}) {
-        for (Cell& c : IntervalCells(PercentCell(in->lo(), 2), PercentCell(in->hi(), 2))) {
-          row.push_back(std::move(c));
-        }
-      }
+      auto percent = [](double v) { return PercentCell(v, 2); };
+      AppendInterval(&row, &r.mean_delta_ci(), percent);
+      AppendInterval(&row, &r.max_delta_ci(), percent);
     }
     if (series != nullptr && static_cast<size_t>(i) < series->size()) {
       Cell v = NumCell((*series)[i], 4);
@@ -291,13 +294,7 @@ Table CorrelationTable(const v1::Correlation& c) {
   auto row = [&](const char* test, double v, double p, bool has, const v1::Interval& in) {
     std::vector<Cell> cells = {TextCell(test), NumCell(v, 3), NumCell(p, 4), IntCell(c.n())};
     if (intervals) {
-      if (has) {
-        for (Cell& cell : IntervalCells(NumCell(in.lo(), 3), NumCell(in.hi(), 3))) {
-          cells.push_back(std::move(cell));
-        }
-      } else {
-        cells.insert(cells.end(), {TextCell(""), TextCell(""), TextCell("")});
-      }
+      AppendInterval(&cells, has ? &in : nullptr, [](double x) { return NumCell(x, 3); });
     }
     t.AddRow(std::move(cells));
   };

@@ -83,6 +83,21 @@ std::string TimeString(int64_t unix_ms) {
   return buf;
 }
 
+namespace {
+
+json IntervalJson(const v1::Interval& in) { return {in.lo(), in.hi()}; }
+
+// "ci", "bootstrap", "seed" of a reply that carries intervals (ci > 0).
+template <typename Reply>
+void AddBootstrapSettings(const Reply& r, json* j) {
+  if (r.ci() <= 0) return;
+  (*j)["ci"] = r.ci();
+  (*j)["bootstrap"] = r.bootstrap();
+  (*j)["seed"] = r.seed();
+}
+
+}  // namespace
+
 json HeadRowsJson(const std::vector<v1::HeadRow>& rows) {
   json out = json::array();
   for (const v1::HeadRow& r : rows) {
@@ -111,24 +126,9 @@ json CurveJson(const v1::CumulativeCurve& curve) {
     points.push_back(std::move(j));
   }
   json out = {{"baseline_ppl", curve.baseline_ppl()}, {"points", std::move(points)}};
-  if (curve.ci() > 0) {
-    out["ci"] = curve.ci();
-    out["bootstrap"] = curve.bootstrap();
-    out["seed"] = curve.seed();
-  }
+  AddBootstrapSettings(curve, &out);
   return out;
 }
-
-namespace {
-
-// j[key] = [lo, hi] when the message has that interval.
-template <typename Message>
-void AddInterval(const Message& m, bool (Message::*has)() const, const v1::Interval& in,
-                 const char* key, json* j) {
-  if ((m.*has)()) (*j)[key] = {in.lo(), in.hi()};
-}
-
-}  // namespace
 
 json ThresholdsJson(const v1::ThresholdTable& t) {
   json rows = json::array();
@@ -139,11 +139,7 @@ json ThresholdsJson(const v1::ThresholdTable& t) {
     rows.push_back(std::move(j));
   }
   json out = {{"baseline_ppl", t.baseline_ppl()}, {"rows", std::move(rows)}};
-  if (t.ci() > 0) {
-    out["ci"] = t.ci();
-    out["bootstrap"] = t.bootstrap();
-    out["seed"] = t.seed();
-  }
+  AddBootstrapSettings(t, &out);
   return out;
 }
 
@@ -166,19 +162,14 @@ json StatsJson(const v1::DistributionStats& s) {
     out["n_significant"] = s.n_significant();
     out["ci"] = s.ci();
   }
-  AddInterval(s, &v1::DistributionStats::has_under_1pct_ci, s.under_1pct_ci(), "under_1pct_ci", &out);
-  AddInterval(s, &v1::DistributionStats::has_under_10pct_ci, s.under_10pct_ci(), "under_10pct_ci",
-              &out);
-  AddInterval(s, &v1::DistributionStats::has_improved_ci, s.improved_ci(), "improved_ci", &out);
-  AddInterval(s, &v1::DistributionStats::has_mean_delta_ci, s.mean_delta_ci(), "mean_delta_ci",
-              &out);
-  AddInterval(s, &v1::DistributionStats::has_median_delta_ci, s.median_delta_ci(),
-              "median_delta_ci", &out);
-  AddInterval(s, &v1::DistributionStats::has_mean_abs_delta_ci, s.mean_abs_delta_ci(),
-              "mean_abs_delta_ci", &out);
-  AddInterval(s, &v1::DistributionStats::has_max_delta_ci, s.max_delta_ci(), "max_delta_ci", &out);
-  AddInterval(s, &v1::DistributionStats::has_zipf_alpha_ci, s.zipf_alpha_ci(), "zipf_alpha_ci",
-              &out);
+  if (s.has_under_1pct_ci()) out["under_1pct_ci"] = IntervalJson(s.under_1pct_ci());
+  if (s.has_under_10pct_ci()) out["under_10pct_ci"] = IntervalJson(s.under_10pct_ci());
+  if (s.has_improved_ci()) out["improved_ci"] = IntervalJson(s.improved_ci());
+  if (s.has_mean_delta_ci()) out["mean_delta_ci"] = IntervalJson(s.mean_delta_ci());
+  if (s.has_median_delta_ci()) out["median_delta_ci"] = IntervalJson(s.median_delta_ci());
+  if (s.has_mean_abs_delta_ci()) out["mean_abs_delta_ci"] = IntervalJson(s.mean_abs_delta_ci());
+  if (s.has_max_delta_ci()) out["max_delta_ci"] = IntervalJson(s.max_delta_ci());
+  if (s.has_zipf_alpha_ci()) out["zipf_alpha_ci"] = IntervalJson(s.zipf_alpha_ci());
   if (s.bootstrap() > 0) {
     out["bootstrap"] = s.bootstrap();
     out["seed"] = s.seed();
@@ -191,8 +182,8 @@ json LayersJson(const v1::LayerTable& layers) {
   for (const v1::LayerRow& r : layers.rows()) {
     json j = {{"layer", r.layer()}, {"mean_delta", r.mean_delta()},
               {"max_delta", r.max_delta()}, {"max_head", r.max_head()}};
-    AddInterval(r, &v1::LayerRow::has_mean_delta_ci, r.mean_delta_ci(), "mean_delta_ci", &j);
-    AddInterval(r, &v1::LayerRow::has_max_delta_ci, r.max_delta_ci(), "max_delta_ci", &j);
+    if (r.has_mean_delta_ci()) j["mean_delta_ci"] = IntervalJson(r.mean_delta_ci());
+    if (r.has_max_delta_ci()) j["max_delta_ci"] = IntervalJson(r.max_delta_ci());
     rows.push_back(std::move(j));
   }
   return rows;
@@ -202,14 +193,9 @@ json CorrelationJson(const v1::Correlation& c) {
   json j = {{"series_name", c.series_name()}, {"n", c.n()},
             {"pearson_r", c.pearson_r()},     {"pearson_p", c.pearson_p()},
             {"spearman_rho", c.spearman_rho()}, {"spearman_p", c.spearman_p()}};
-  AddInterval(c, &v1::Correlation::has_pearson_r_ci, c.pearson_r_ci(), "pearson_r_ci", &j);
-  AddInterval(c, &v1::Correlation::has_spearman_rho_ci, c.spearman_rho_ci(), "spearman_rho_ci",
-              &j);
-  if (c.ci() > 0) {
-    j["ci"] = c.ci();
-    j["bootstrap"] = c.bootstrap();
-    j["seed"] = c.seed();
-  }
+  if (c.has_pearson_r_ci()) j["pearson_r_ci"] = IntervalJson(c.pearson_r_ci());
+  if (c.has_spearman_rho_ci()) j["spearman_rho_ci"] = IntervalJson(c.spearman_rho_ci());
+  AddBootstrapSettings(c, &j);
   return j;
 }
 
@@ -289,11 +275,7 @@ json HeadTableJson(const v1::HeadTable& table, HeadSort sort, int top) {
             {"n_head", table.n_head()},
             {"heads", HeadRowsJson(SortHeads(table, sort, top))},
             {"negative_heads", HeadRowsJson(NegativeHeads(table))}};
-  if (table.ci() > 0) {
-    j["ci"] = table.ci();
-    j["bootstrap"] = table.bootstrap();
-    j["seed"] = table.seed();
-  }
+  AddBootstrapSettings(table, &j);
   if (IsAttribution(table)) {  // Agreement of estimate and exact on the verified heads.
     j["n_verified"] = table.n_verified();
     j["atp_spearman"] = table.has_atp_spearman() ? json(table.atp_spearman()) : json(nullptr);

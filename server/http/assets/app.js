@@ -166,18 +166,15 @@ function statsTable(s) {
 function layerTable(layers) {
   const ci = layers.some((r) => r.mean_delta_ci != null);
   const range = (v) => (v ? `${pct(v[0])} .. ${pct(v[1])}` : '-');
-  const headers = ['layer', 'mean dPPL', 'max dPPL', 'max head'];
-  if (ci) headers.splice(2, 0, 'interval');
-  if (ci) headers.splice(4, 0, 'interval');
-  const rows = layers.map((r) => {
-    const row = [r.layer, pct(r.mean_delta), pct(r.max_delta), r.max_head];
-    if (ci) {
-      row.splice(2, 0, range(r.mean_delta_ci));
-      row.splice(4, 0, range(r.max_delta_ci));
-    }
-    return row;
-  });
-  return table(headers, rows, ci ? [1, 1, 1, 1, 1, 1] : [1, 1, 1, 1]);
+  if (!ci) {
+    return table(['layer', 'mean dPPL', 'max dPPL', 'max head'],
+        layers.map((r) => [r.layer, pct(r.mean_delta), pct(r.max_delta), r.max_head]),
+        [1, 1, 1, 1]);
+  }
+  return table(['layer', 'mean dPPL', 'interval', 'max dPPL', 'interval', 'max head'],
+      layers.map((r) => [r.layer, pct(r.mean_delta), range(r.mean_delta_ci), pct(r.max_delta),
+                         range(r.max_delta_ci), r.max_head]),
+      [1, 1, 1, 1, 1, 1]);
 }
 
 // An attribution sweep: every head estimated, the top K verified exactly. Its tables need
